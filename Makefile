@@ -1,0 +1,42 @@
+# Two entry points, each doing its own setup on a fresh machine:
+#   make reproduce   reruns the chapter (full data on a GPU; the quick sample run on a CPU-only machine)
+#   make test        runs every test: nbdev-test over all notebooks, then pytest
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA_INSTALL ?= ../shared/bin/data-install
+ARGS ?=
+
+.PHONY: setup data reproduce test docs clean-nbs export
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
+	$(BIN)/pip install -q -e ".[dev]" 2>&1 | grep -v 'is ignored' || true
+	$(BIN)/python -c "import resnet_course, fastai, nbdev, timm"
+	touch $@
+
+# Puts Imagenette-160 and MNIST where fastai's untar_data finds them. Without the course's copies,
+# untar_data downloads them on first use instead.
+data: setup
+	@if [ -x $(DATA_INSTALL) ]; then $(DATA_INSTALL); else echo "No $(DATA_INSTALL): datasets will be downloaded on first use."; fi
+
+reproduce: data
+	@if $(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())"; then \
+	  $(BIN)/resnet-course reproduce $(ARGS); \
+	else \
+	  echo "No CUDA GPU here: running the quick sample run (resnet-course reproduce --quick). Run it on a GPU for the real results."; \
+	  $(BIN)/resnet-course reproduce --quick $(ARGS); \
+	fi
+
+test: data
+	$(BIN)/python scripts/run_tests.py
+
+docs: setup
+	$(BIN)/python scripts/build_site.py
+
+export: setup
+	$(BIN)/nbdev-export
+
+clean-nbs: setup
+	$(BIN)/nbdev-clean
