@@ -11,7 +11,7 @@ from fastai.vision.all import *
 from .data import *
 
 # %% auto #0
-__all__ = ['SAMPLE_EPOCHS', 'notice', 'pick_device', 'get_learner', 'n_epochs']
+__all__ = ['SAMPLE_EPOCHS', 'notice', 'pick_device', 'get_learner', 'hardware', 'n_epochs']
 
 # %% ../nbs/01_learner.ipynb #37b9fd28
 _notices = set()
@@ -49,7 +49,14 @@ def get_learner(
         learn = learn.to_fp16()
     return learn
 
-# %% ../nbs/01_learner.ipynb #d95873a0
+# %% ../nbs/01_learner.ipynb #b1ef98fa
+def hardware() -> str:
+    "The device training would use here, in words"
+    if torch.cuda.is_available(): return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
+    import platform
+    return f"CPU only ({platform.machine()}, {os.cpu_count()} cores), torch {torch.__version__}"
+
+# %% ../nbs/01_learner.ipynb #006d6b3a
 SAMPLE_EPOCHS = 1
 def n_epochs(n:int) -> int:
     "`n` epochs, or `SAMPLE_EPOCHS` in sample mode"

@@ -20,7 +20,7 @@ from .bottleneck import *
 
 # %% auto #0
 __all__ = ['CHAPTER_MODELS', 'ChapterModel', 'parse_models', 'run_conditions', 'train_chapter_model', 'plot_loss_curve',
-           'write_results', 'reproduce']
+           'write_results', 'read_results', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #b0a3743d
 @dataclass(frozen=True)
@@ -51,12 +51,12 @@ def parse_models(names:str|list) -> list:
         raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(CHAPTER_MODELS)}, comma-separated, e.g. --models fcn,resnet18")
     return names
 
-# %% ../nbs/20_reproduce.ipynb #a5bfd96d
+# %% ../nbs/20_reproduce.ipynb #c0f352c7
 def run_conditions(source:str, sample:bool) -> dict:
     "Hardware, library versions, data and date of this run"
-    hw = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU only ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    hw = hardware()
     data = dataset_name(str(source)) + (f" sample ({SAMPLE_PER_CLASS['train']}+{SAMPLE_PER_CLASS['valid']} images per class, {SAMPLE_SIZE} px)" if sample else ' (full: 9,469 train, 3,925 val)')
-    return dict(hardware=hw, torch=torch.__version__, fastai=fastai.__version__, python=platform.python_version(), data=data, date=date.today().isoformat())
+    return dict(hardware=hw, fastai=fastai.__version__, python=platform.python_version(), data=data, date=date.today().isoformat())
 
 # %% ../nbs/20_reproduce.ipynb #4c48a6ea
 def _top5(learn) -> float:
@@ -117,6 +117,15 @@ def write_results(rows:list, conditions:dict, out:Path) -> pd.DataFrame:
     md = ['# Results of `resnet-course reproduce`', '', *[f'- {h}' for h in header], '', df.to_markdown(index=False), '']
     (out/'results.md').write_text('\n'.join(md))
     return df
+
+# %% ../nbs/20_reproduce.ipynb #0c39a7e9
+def read_results(out:Path):
+    "The conditions and table of a run written to `out` by `write_results`, or None if there is none"
+    p = Path(out)/'results.csv'
+    if not p.exists(): return None
+    lines = p.read_text().splitlines()
+    conditions = dict(l[2:].split(': ', 1) for l in lines if l.startswith('# '))
+    return conditions, pd.read_csv(p, comment='#')
 
 # %% ../nbs/20_reproduce.ipynb #4dc2772b
 def reproduce(

@@ -20,3 +20,10 @@ def test_one_module_per_notebook():
 def test_import_is_quiet():
     r = subprocess.run([sys.executable, '-W', 'default', '-c', 'import resnet_course.cli'], capture_output=True, text=True)
     assert r.returncode == 0 and 'jit' not in r.stderr, r.stderr
+
+def test_readme_is_generated_from_index():
+    sys.path.insert(0, str(ROOT/'scripts'))
+    import build_site
+    assert (ROOT/'README.md').read_text() == build_site.readme_text(), 'README.md is stale: run python scripts/build_site.py --readme-only'
+    first = (ROOT/'README.md').read_text().split('```sh')[1].split('```')[0]
+    assert 'make reproduce' in first and 'make test' in first

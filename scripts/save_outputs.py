@@ -1,0 +1,40 @@
+"""Execute the notebooks and save their outputs, except the outputs of cells that trained on the sample.
+
+Saved outputs are what readers see on the site. Tables, figures and counts computed from the real data
+belong there. A training log from sample mode does not: its accuracy would be taken for a result. So
+after execution, the outputs of cells that train are cleared, unless the cell is flagged `#| slow`,
+`#| full` or `#| gpu` (those run on full data when asked to, and their outputs are real results).
+
+usage: python scripts/save_outputs.py [NOTEBOOK ...] [--flags "slow"]
+"""
+import argparse, re, subprocess, sys
+from pathlib import Path
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TRAINS = re.compile(r'\b(fit_one_cycle|fit|lr_find|reproduce|degradation_curves|loss_surface|compare_mnist_nets|label_smoothing_runs)\(')
+FULL_DATA_FLAGS = re.compile(r'^#\|\s*(slow|full|gpu)\s*$', re.M)
+
+def clear_sample_training(nb_path:Path) -> int:
+    "Clear outputs of cells of `nb_path` that train on the sample; return how many were cleared"
+    nb = nbformat.read(nb_path, as_version=4)
+    n = 0
+    for c in nb.cells:
+        if c.cell_type == 'code' and TRAINS.search(c.source) and not FULL_DATA_FLAGS.search(c.source) and c.outputs:
+            c.outputs = []; n += 1
+    nbformat.write(nb, nb_path)
+    return n
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: all in nbs/)')
+    ap.add_argument('--flags', default='', help='nbdev-test flags to run as well, e.g. "slow"')
+    args = ap.parse_args()
+    nbs = [Path(n).resolve() for n in args.notebooks] or sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+    for nb in nbs:
+        cmd = [BIN/'nbdev-test', str(nb), '--save'] + (['--flags', args.flags] if args.flags else [])
+        print(f'running {nb.name}', flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        print(f'  cleared {clear_sample_training(nb)} sample-training output(s)')
+    subprocess.run([BIN/'nbdev-clean'], cwd=ROOT, check=True)
