@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DATA_INSTALL ?= ../shared/bin/data-install
 ARGS ?=
 
-.PHONY: setup data reproduce test docs clean-nbs export
+.PHONY: setup data browser reproduce test docs clean-nbs export
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ $(VENV)/.installed: pyproject.toml
 data: setup
 	@if [ -x $(DATA_INSTALL) ]; then $(DATA_INSTALL); else echo "No $(DATA_INSTALL): datasets will be downloaded on first use."; fi
 
+# Debian's Chromium and its driver, for the browser test of the documentation site.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium and chromium-driver for the docs browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "The docs browser test needs Chromium: sudo apt-get install chromium chromium-driver"; fi
+
 reproduce: data
 	@if $(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())"; then \
 	  $(BIN)/resnet-course reproduce $(ARGS); \
@@ -29,7 +37,7 @@ reproduce: data
 	  $(BIN)/resnet-course reproduce --quick $(ARGS); \
 	fi
 
-test: data
+test: data browser
 	$(BIN)/python scripts/run_tests.py
 
 docs: setup

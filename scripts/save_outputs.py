@@ -16,13 +16,20 @@ BIN = Path(sys.executable).parent
 TRAINS = re.compile(r'\b(fit_one_cycle|fit|lr_find|reproduce|degradation_curves|loss_surface|compare_mnist_nets|label_smoothing_runs)\(')
 FULL_DATA_FLAGS = re.compile(r'^#\|\s*(slow|full|gpu)\s*$', re.M)
 
+def as_terminal_shows(text:str) -> str:
+    "Keep, on each line, only what follows its last carriage return: console progress bars collapse to their end"
+    return '\n'.join(line.rsplit('\r', 1)[-1] for line in text.split('\n'))
+
 def clear_sample_training(nb_path:Path) -> int:
-    "Clear outputs of cells of `nb_path` that train on the sample; return how many were cleared"
+    "Clear outputs of cells of `nb_path` that train on the sample, collapse progress bars; return how many were cleared"
     nb = nbformat.read(nb_path, as_version=4)
     n = 0
     for c in nb.cells:
-        if c.cell_type == 'code' and TRAINS.search(c.source) and not FULL_DATA_FLAGS.search(c.source) and c.outputs:
+        if c.cell_type != 'code': continue
+        if TRAINS.search(c.source) and not FULL_DATA_FLAGS.search(c.source) and c.outputs:
             c.outputs = []; n += 1
+        for o in c.outputs:
+            if o.output_type == 'stream': o.text = as_terminal_shows(o.text)
     nbformat.write(nb, nb_path)
     return n
 
@@ -30,11 +37,13 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: all in nbs/)')
     ap.add_argument('--flags', default='', help='nbdev-test flags to run as well, e.g. "slow"')
+    ap.add_argument('--no-run', action='store_true', help='only clean the saved outputs, without executing')
     args = ap.parse_args()
     nbs = [Path(n).resolve() for n in args.notebooks] or sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
     for nb in nbs:
         cmd = [BIN/'nbdev-test', str(nb), '--save'] + (['--flags', args.flags] if args.flags else [])
-        print(f'running {nb.name}', flush=True)
-        subprocess.run(cmd, cwd=ROOT, check=True)
+        if not args.no_run:
+            print(f'running {nb.name}', flush=True)
+            subprocess.run(cmd, cwd=ROOT, check=True)
         print(f'  cleared {clear_sample_training(nb)} sample-training output(s)')
     subprocess.run([BIN/'nbdev-clean'], cwd=ROOT, check=True)
