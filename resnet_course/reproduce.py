@@ -51,13 +51,13 @@ def parse_models(names:str|list) -> list:
         raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(CHAPTER_MODELS)}, comma-separated, e.g. --models fcn,resnet18")
     return names
 
-# %% ../nbs/20_reproduce.ipynb #b8c55b55
-def run_conditions(source:str, sample:bool) -> dict:
-    "Hardware, library versions, data and date of this run"
-    data = dataset_name(str(source)) + (f" sample ({SAMPLE_PER_CLASS['train']}+{SAMPLE_PER_CLASS['valid']} images per class, {SAMPLE_SIZE} px)" if sample else ' (full: 9,469 train, 3,925 val)')
+# %% ../nbs/20_reproduce.ipynb #929aecba
+def run_conditions(sources, sample:bool) -> dict:
+    "Hardware, library versions, data and date of a run that used the datasets `sources`"
+    data = ', '.join(dict.fromkeys(dataset_name(str(o)) for o in L(sources))) + (f" sample ({SAMPLE_PER_CLASS['train']}+{SAMPLE_PER_CLASS['valid']} images per class, {SAMPLE_SIZE} px)" if sample else ' (full: 9,469 train, 3,925 val)')
     return {'hardware': hardware(), 'library versions': versions(), 'data': data, 'date': date.today().isoformat()}
 
-# %% ../nbs/20_reproduce.ipynb #fd137910
+# %% ../nbs/20_reproduce.ipynb #ac9034a2
 def _top5(learn) -> float:
     "Top-5 accuracy on the validation set, or nan with fewer than 5 classes"
     return learn.recorder.values[-1][learn.recorder.metric_names.index('top_k_accuracy') - 1] if learn.dls.c >= 5 else float('nan')
@@ -89,7 +89,9 @@ def train_chapter_model(
     row = {'model': cm.label, 'parameters': sum(p.numel() for p in learn.model.parameters()), 'input size': settings['size'],
            'epochs': settings['epochs'], 'top-1 %': round(100 * float(learn.recorder.values[-1][2]), 1),
            'top-5 %': round(100 * float(_top5(learn)), 1), 's/epoch': round(secs, 1), 'book top-1 %': cm.book}
-    plot_loss_curve(learn, f"{cm.label}: {settings['epochs']} epochs at {settings['size']} px").savefig(out/f'{name}_loss.png', dpi=100, bbox_inches='tight')
+    ep = settings['epochs']
+    title = f"{cm.label}: {ep} epoch{'s' if ep > 1 else ''} at {settings['size']} px" + (' (sample)' if settings['sample'] else '')
+    plot_loss_curve(learn, title).savefig(out/f'{name}_loss.png', dpi=100, bbox_inches='tight')
     plt.close('all')
     wpath.parent.mkdir(parents=True, exist_ok=True)
     torch.save(learn.model.state_dict(), wpath)
@@ -126,7 +128,7 @@ def read_results(out:Path):
     conditions = dict(l[2:].split(': ', 1) for l in lines if l.startswith('# '))
     return conditions, pd.read_csv(p, comment='#')
 
-# %% ../nbs/20_reproduce.ipynb #68d54124
+# %% ../nbs/20_reproduce.ipynb #392034df
 def reproduce(
     models:str|list=','.join(CHAPTER_MODELS), # models to train, comma-separated
     epochs:int=None,     # epochs for every model (default: the chapter's, or 1 in sample mode)
@@ -145,7 +147,7 @@ def reproduce(
     for k, v in dict(epochs=epochs, size=size, bs=bs).items():
         if v is not None and v < 1: raise ValueError(f"--{k} must be a positive whole number, not {v}")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, sources = [], []
     for i, name in enumerate(names):
         cm = CHAPTER_MODELS[name]
         source = first_available(URLs.IMAGENETTE_320, URLs.IMAGENETTE_160) if cm.presize > 160 and not sample else URLs.IMAGENETTE_160
@@ -153,9 +155,11 @@ def reproduce(
         settings = dict(epochs=epochs or n_epochs(cm.epochs), size=sz, presize=max(sz, cm.presize if source == URLs.IMAGENETTE_320 else min(cm.presize, 224)),
                         bs=bs or (64 if sz > 160 else 128), seed=seed, sample=sample, source=str(source))
         print(f"[{i+1}/{len(names)}] {name}: {settings['epochs']} epoch(s) at {settings['size']} px" + (' on the sample' if sample else ''))
-        rows.append(train_chapter_model(name, out, settings, device=device, cbs=cbs))
-        write_results(rows, run_conditions(URLs.IMAGENETTE_160, sample), out)
-    df = write_results(rows, run_conditions(URLs.IMAGENETTE_160, sample), out)
+        rows.append(train_chapter_model(name, out, settings, device=device, cbs=cbs)); sources.append(source)
+        write_results(rows, run_conditions(sources, sample), out)
+    df = write_results(rows, run_conditions(sources, sample), out)
     print('\n' + df.to_markdown(index=False))
+    if sample: print(f"\nThese numbers come from the sample ({SAMPLE_PER_CLASS['train']} training images per class, {SAMPLE_SIZE} px): "
+                     "they show that every step runs, not how good the models are. The book's column is for full runs on a GPU.")
     print(f"\nResults written to {out/'results.md'} and {out/'results.csv'}, loss curves to {out}/*_loss.png")
     return df
