@@ -6,13 +6,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA_INSTALL ?= ../shared/bin/data-install
 ARGS ?=
+# Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
+PINS ?=
 
 .PHONY: setup data browser reproduce test docs clean-nbs export
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
-	$(BIN)/pip install -q -e ".[dev]" 2>&1 | grep -v 'is ignored' || true
+	$(BIN)/pip install -q $(PINS) -e ".[dev]" 2>&1 | grep -v 'is ignored' || true
 	$(BIN)/python -c "import resnet_course, fastai, nbdev, timm"
 	touch $@
 
