@@ -9,7 +9,7 @@ ARGS ?=
 # Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
 PINS ?=
 
-.PHONY: setup data browser reproduce test docs clean-nbs export
+.PHONY: setup data browser reproduce full-run test docs clean-nbs export
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ reproduce: data
 	  echo "No CUDA GPU here: running the quick sample run (resnet-course reproduce --quick). Run it on a GPU for the real results."; \
 	  $(BIN)/resnet-course reproduce --quick $(ARGS); \
 	fi
+
+# On a GPU machine: every full-scale result behind the Results page. Trains the chapter's models into
+# nbs/results_full/, then runs and saves the full-data cells (flagged full, gpu, slow) of the figures and
+# exercises notebooks, and refreshes the Results page. Commit nbs/ afterwards.
+full-run: data
+	@$(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" || { echo "make full-run needs a CUDA GPU; on a CPU use make reproduce"; exit 1; }
+	$(BIN)/resnet-course reproduce --out nbs/results_full $(ARGS)
+	$(BIN)/python scripts/save_outputs.py nbs/21_figures.ipynb nbs/41_exercises.ipynb --flags "full gpu slow"
+	$(BIN)/python scripts/save_outputs.py nbs/results.ipynb
 
 test: data browser
 	$(BIN)/python scripts/run_tests.py

@@ -1,0 +1,40 @@
+"What the notebooks store: saved outputs come from real runs, and carry no noise."
+import json, re, sys
+from conftest import ROOT
+sys.path.insert(0, str(ROOT/'scripts'))
+from save_outputs import TRAINS, FULL_DATA_FLAGS
+
+def notebooks(): return sorted((ROOT/'nbs').glob('*.ipynb'))
+
+def code_cells(p): return [c for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'code']
+
+def text_of(o): return ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
+
+def test_no_sample_training_output_is_saved():
+    "A cell that trains keeps its output only if it is flagged to run on full data (slow, full, gpu)"
+    for p in notebooks():
+        for c in code_cells(p):
+            src = ''.join(c['source'])
+            if TRAINS.search(src) and not FULL_DATA_FLAGS.search(src):
+                assert not c['outputs'], f'{p.name}: a sample-mode training output is saved in the cell starting {src[:60]!r}'
+
+def test_saved_outputs_carry_no_noise():
+    for p in notebooks():
+        for c in code_cells(p):
+            for o in c['outputs']:
+                t = text_of(o)
+                assert '\r' not in t, f'{p.name}: a console progress bar is saved'
+                assert 'Warning' not in t, f'{p.name}: a warning is saved: {t[:200]}'
+                assert o.get('output_type') != 'error', f'{p.name}: an error is saved'
+
+def test_stored_clean():
+    for p in notebooks():
+        for c in code_cells(p):
+            assert c.get('execution_count') is None, f'{p.name} is not cleaned: run nbdev-clean'
+
+def test_saved_benchmarks_name_their_hardware():
+    for p in notebooks():
+        for c in code_cells(p):
+            src = ''.join(c['source'])
+            if c['outputs'] and re.search(r'\bbenchmark_conv1x1\(|\btime_block\(|compare_mnist_nets\(', src):
+                assert any('measured on:' in text_of(o) for o in c['outputs']), f'{p.name}: a saved benchmark does not say where it ran'
