@@ -32,7 +32,7 @@ def check_datasets() -> bool:
         if not good: print("  Fix: the folder is incomplete; delete it and run ../shared/bin/data-install again.")
     return ok
 
-# %% ../nbs/30_cli.ipynb #5a69dba2
+# %% ../nbs/30_cli.ipynb #1bcc6d4c
 @call_parse
 def main(
     command:Annotated[str, "data: check the datasets; reproduce: rerun the chapter", dict(choices=['data', 'reproduce'])],
@@ -42,7 +42,7 @@ def main(
     bs:int=None,         # batch size (default: 128, or 64 at 224 px)
     seed:int=42,         # random seed
     out:str='results',   # folder for results.csv, results.md, loss curves and checkpoints
-    quick:bool=False,    # run on the small sample: a few minutes on a CPU
+    quick:bool=False,    # run on the small sample: under a minute on a CPU
     device:str=None,     # cuda or cpu (default: cuda when there is a GPU)
 ):
     "The course's command line: check the data, or reproduce the chapter's results"

@@ -13,10 +13,10 @@ from PIL import Image, UnidentifiedImageError
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['IMAGENETTE_CLASSES', 'SAMPLE_ENV', 'SAMPLE_PER_CLASS', 'SAMPLE_PRESIZE', 'SAMPLE_SIZE', 'readable_label',
-           'sample_mode', 'balanced_sample', 'DatasetNotFoundError', 'dataset_name', 'dataset_path', 'first_available',
-           'CorruptImageError', 'unreadable_images', 'CheckedImage', 'readable_image_files', 'get_data',
-           'get_mnist_data']
+__all__ = ['IMAGENETTE_CLASSES', 'SAMPLE_ENV', 'SAMPLE_PER_CLASS', 'SAMPLE_PRESIZE', 'SAMPLE_SIZE', 'MNIST_SAMPLE_PER_CLASS',
+           'readable_label', 'sample_mode', 'balanced_sample', 'DatasetNotFoundError', 'dataset_name', 'dataset_path',
+           'first_available', 'CorruptImageError', 'unreadable_images', 'CheckedImage', 'readable_image_files',
+           'get_data', 'get_mnist_data']
 
 # %% ../nbs/00_data.ipynb #c19b24eb
 IMAGENETTE_CLASSES = {
@@ -31,7 +31,7 @@ def readable_label(fn:Path) -> str:
     wnid = parent_label(fn)
     return IMAGENETTE_CLASSES.get(wnid, wnid)
 
-# %% ../nbs/00_data.ipynb #22de407a
+# %% ../nbs/00_data.ipynb #4ba329f8
 SAMPLE_ENV = 'RESNET_COURSE_SAMPLE'
 SAMPLE_PER_CLASS = dict(train=20, valid=10)  # images per class in sample mode
 SAMPLE_PRESIZE, SAMPLE_SIZE = 72, 64         # image sizes in sample mode
@@ -39,7 +39,7 @@ SAMPLE_PRESIZE, SAMPLE_SIZE = 72, 64         # image sizes in sample mode
 def _truthy(v): return str(v).lower() not in ('', '0', 'false', 'no', 'none')
 
 def sample_mode() -> bool:
-    "Whether notebooks should use the small sample: under nbdev-test, `--quick`, or `RESNET_COURSE_SAMPLE=1`"
+    "Whether to use the small sample by default: under nbdev-test (`IN_TEST`), or with `RESNET_COURSE_SAMPLE=1`"
     return _truthy(os.environ.get('IN_TEST', '')) or _truthy(os.environ.get(SAMPLE_ENV, ''))
 
 # %% ../nbs/00_data.ipynb #80ff086e
@@ -116,14 +116,15 @@ class CheckedImage(PILImage):
         except (UnidentifiedImageError, OSError) as e:
             raise CorruptImageError(f"Cannot decode the image {fn} ({e}). The file is damaged: delete it or replace it with a good copy, then run again.") from e
 
-# %% ../nbs/00_data.ipynb #d8dae887
+# %% ../nbs/00_data.ipynb #55dd0ea2
 def readable_image_files(path:Path, folders=None) -> L:
     "Image files under `path`, without those PIL cannot read, with a warning that names each one skipped"
     files = get_image_files(path, folders=folders)
     bad = unreadable_images(files)
     if bad:
         warnings.warn(f"Skipping {len(bad)} unreadable image file(s): {', '.join(map(str, bad[:5]))}{' ...' if len(bad)>5 else ''}. Delete or replace them.")
-        files = files.filter(lambda f: f not in set(bad))
+        bad = set(bad)
+        files = files.filter(lambda f: f not in bad)
     return files
 
 # %% ../nbs/00_data.ipynb #2c04f513
@@ -139,7 +140,14 @@ def _check_sizes(presize:int, resize:int):
     if resize > presize:
         raise ValueError(f"resize={resize} is larger than presize={presize}: the random crop is taken from the presized image, so use resize <= presize (the chapter uses presize=160, resize=128).")
 
-# %% ../nbs/00_data.ipynb #fcb3791d
+# %% ../nbs/00_data.ipynb #0dcfda79
+def _dataloaders(dblock:DataBlock, path:Path, bs:int, sample:bool, num_workers:int, seed:int) -> DataLoaders:
+    "DataLoaders from `dblock`; no worker processes in sample mode, which also runs inside nbdev-test's daemon workers"
+    if num_workers is None and sample: num_workers = 0
+    kw = {} if num_workers is None else dict(num_workers=num_workers)
+    set_seed(seed, reproducible=True)
+    return dblock.dataloaders(path, bs=bs, **kw)
+
 def get_data(
     source=URLs.IMAGENETTE_160, # fastai dataset URL, or a local folder holding `train/` and `val/`
     presize:int=160,            # size every image is resized to first, on the CPU
@@ -154,19 +162,18 @@ def get_data(
     sample = sample_mode() if sample is None else sample
     path = dataset_path(source)
     if sample: presize, resize, bs = min(presize, SAMPLE_PRESIZE), min(resize, SAMPLE_SIZE), min(bs, 32)
-    get_items = (lambda p: _sample_items(p)) if sample else readable_image_files
+    get_items = _sample_items if sample else readable_image_files
     dblock = DataBlock(blocks=(ImageBlock(cls=CheckedImage), CategoryBlock),
                        get_items=get_items,
                        splitter=GrandparentSplitter(valid_name='val'),
                        get_y=readable_label,
                        item_tfms=Resize(presize),
                        batch_tfms=[*aug_transforms(min_scale=0.5, size=resize), Normalize.from_stats(*imagenet_stats)])
-    if num_workers is None and sample: num_workers = 0
-    kw = {} if num_workers is None else dict(num_workers=num_workers)
-    set_seed(seed, reproducible=True)
-    return dblock.dataloaders(path, bs=bs, **kw)
+    return _dataloaders(dblock, path, bs, sample, num_workers, seed)
 
-# %% ../nbs/00_data.ipynb #eab294e2
+# %% ../nbs/00_data.ipynb #524c4fc5
+MNIST_SAMPLE_PER_CLASS = dict(training=50, testing=20)   # digits per class in sample mode
+
 def get_mnist_data(
     bs:int=256,        # batch size
     sample:bool=None,  # use a class-balanced sample (default: `sample_mode()`)
@@ -178,10 +185,7 @@ def get_mnist_data(
     path = dataset_path(URLs.MNIST)
     def items(p):
         if not sample: return get_image_files(p)
-        return L(f for split,n in (('training', 50), ('testing', 20)) for f in balanced_sample(get_image_files(p, folders=[split]), n))
+        return L(f for split, n in MNIST_SAMPLE_PER_CLASS.items() for f in balanced_sample(get_image_files(p, folders=[split]), n))
     dblock = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock), get_items=items,
                        splitter=GrandparentSplitter(train_name='training', valid_name='testing'), get_y=parent_label)
-    if num_workers is None and sample: num_workers = 0
-    kw = {} if num_workers is None else dict(num_workers=num_workers)
-    set_seed(seed, reproducible=True)
-    return dblock.dataloaders(path, bs=bs, **kw)
+    return _dataloaders(dblock, path, bs, sample, num_workers, seed)

@@ -69,3 +69,14 @@ def test_interrupted_run_resumes_without_retraining(cli_env, tmp_path):
     assert (tmp_path/'checkpoints'/'fcn.pth').stat().st_mtime == mtime
     assert json.loads((tmp_path/'checkpoints'/'resnet50.json').read_text())['row']['model'] == 'ResNet50 (bottleneck)'
     assert len(pd.read_csv(tmp_path/'results.csv', comment='#')) == 2
+
+def test_unknown_device_is_refused(cli_env, tmp_path):
+    r = run(['reproduce', '--quick', '--models', 'fcn', '--device', 'gpu0', '--out', str(tmp_path)], cli_env)
+    assert r.returncode == 1 and "use 'cuda' or 'cpu'" in r.stderr, r.stderr[-500:]
+
+def test_missing_gpu_falls_back_with_notice(cli_env, tmp_path):
+    import pytest, torch
+    if torch.cuda.is_available(): pytest.skip('this machine has a GPU: there is nothing to fall back from')
+    r = run(['reproduce', '--quick', '--models', 'fcn', '--device', 'cuda', '--out', str(tmp_path)], cli_env)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.count('cuda was asked for but no CUDA GPU is available: training on the CPU') == 1
