@@ -133,4 +133,5 @@ d = { 'settings': { 'branch': 'main',
                                     'resnet_course.stem.layer_stats': ('stem.html#layer_stats', 'resnet_course/stem.py'),
                                     'resnet_course.stem.plot_compute_vs_params': ( 'stem.html#plot_compute_vs_params',
                                                                                    'resnet_course/stem.py'),
+                                    'resnet_course.stem.plot_macs_vs_params': ('stem.html#plot_macs_vs_params', 'resnet_course/stem.py'),
                                     'resnet_course.stem.resnet_stem': ('stem.html#resnet_stem', 'resnet_course/stem.py')}}}
