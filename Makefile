@@ -9,12 +9,12 @@ ARGS ?=
 # Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
 PINS ?=
 
-.PHONY: setup data browser reproduce full-run test docs clean-nbs export
+.PHONY: setup data browser graphviz reproduce full-run cpu-run test check-clean docs readme clean-nbs export
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
-	$(BIN)/pip install -q $(PINS) -e ".[dev]" 2>&1 | grep -v 'is ignored' || true
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PINS) -e ".[dev]"
 	$(BIN)/python -c "import resnet_course, fastai, nbdev, timm"
 	touch $@
 
@@ -29,7 +29,15 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "Installing Debian's chromium and chromium-driver for the docs browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	else echo "The docs browser test needs Chromium: sudo apt-get install chromium chromium-driver"; fi
+	else echo "The docs browser test needs Chromium: sudo apt-get install chromium chromium-driver"; exit 1; fi
+
+# Graphviz's dot, which torchview calls to draw the course's model diagrams.
+graphviz:
+	@if command -v dot >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's graphviz for the model diagrams"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else echo "The model diagrams need Graphviz: sudo apt-get install graphviz"; exit 1; fi
 
 reproduce: data
 	@if $(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())"; then \
@@ -40,19 +48,38 @@ reproduce: data
 	fi
 
 # On a GPU machine: every full-scale result behind the Results page. Trains the chapter's models into
-# nbs/results_full/, then runs and saves the full-data cells (flagged full, gpu, slow) of the figures and
-# exercises notebooks, and refreshes the Results page. Commit nbs/ afterwards.
+# nbs/results/gpu/, reruns the skip-connection experiments at 64 px, then runs and saves the full-data
+# cells (flagged full, gpu, slow) of the exercises notebook and refreshes the notebooks that show the
+# records. Commit nbs/ afterwards.
 full-run: data
-	@$(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" || { echo "make full-run needs a CUDA GPU; on a CPU use make reproduce"; exit 1; }
-	$(BIN)/resnet-course reproduce --out nbs/results_full $(ARGS)
-	$(BIN)/python scripts/save_outputs.py nbs/21_figures.ipynb nbs/41_exercises.ipynb --flags "full gpu slow"
-	$(BIN)/python scripts/save_outputs.py nbs/results.ipynb
+	@$(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" || { echo "make full-run needs a CUDA GPU; on a CPU use make cpu-run"; exit 1; }
+	$(BIN)/resnet-course reproduce --lr-find --out nbs/results/gpu $(ARGS)
+	$(BIN)/resnet-course figures --size 64 --epochs 10 --out nbs/results/gpu/figures
+	$(BIN)/python scripts/save_outputs.py nbs/41_exercises.ipynb --flags "full gpu slow"
+	$(BIN)/python scripts/save_outputs.py nbs/10_pooling.ipynb nbs/11_resblock.ipynb nbs/13_resnet.ipynb nbs/14_bottleneck.ipynb nbs/22_figures.ipynb nbs/results.ipynb
 
-test: data browser
+# The same evidence at a scale two CPU cores finish in a few hours: what the course's saved CPU results come from.
+cpu-run: data
+	$(BIN)/resnet-course reproduce --models fcn,resblock,resblock2 --lr-find --out nbs/results/cpu --device cpu
+	$(BIN)/resnet-course reproduce --models resnet18 --size 64 --lr-find --out nbs/results/cpu --device cpu
+	$(BIN)/resnet-course figures --size 32 --epochs 3 --out nbs/results/cpu/figures --device cpu
+
+test: data browser graphviz
 	$(BIN)/python scripts/run_tests.py
 
+# What nbdev's own CI checks: after nbdev-clean and nbdev-export, git sees no change.
+check-clean: setup
+	$(BIN)/nbdev-clean
+	$(BIN)/nbdev-export
+	@test -z "$$(git status --porcelain -- nbs resnet_course)" || { git status --porcelain -- nbs resnet_course; echo "Run nbdev-clean and nbdev-export, then commit"; exit 1; }
+
+# The offline documentation site, in _site/ (no tracked file changes).
 docs: setup
 	$(BIN)/python scripts/build_site.py
+
+# README.md is generated from nbs/index.ipynb: this is the one target that rewrites it.
+readme: setup
+	$(BIN)/python scripts/build_site.py --readme-only
 
 export: setup
 	$(BIN)/nbdev-export

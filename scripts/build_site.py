@@ -1,4 +1,4 @@
-"""Build the documentation site offline, without Quarto, into _site/; and write README.md.
+"""Build the documentation site offline, without Quarto, into _site/; or write README.md from nbs/index.ipynb.
 
 With Quarto installed, `nbdev-docs` renders the real site from the same notebooks. This script is the
 fallback for machines without it. It runs `nbdev-proc-nbs` (the same processing nbdev-docs starts with),
@@ -6,7 +6,8 @@ then renders each processed notebook to HTML with nbconvert's HTML exporter. It 
 honours the Quarto cell options that nbdev leaves in (echo, output, include), and adds a sidebar in the
 order of nbs/sidebar.yml.
 
-usage: python scripts/build_site.py [--out _site] [--readme-only]
+usage: python scripts/build_site.py [--out _site]    build the site (changes no tracked file)
+       python scripts/build_site.py --readme-only    rewrite README.md from nbs/index.ipynb
 """
 import argparse, json, re, shutil, subprocess, sys
 from html import escape
@@ -128,8 +129,9 @@ if __name__ == '__main__':
     ap.add_argument('--out', default=str(ROOT/'_site'), help='output folder (default: _site)')
     ap.add_argument('--readme-only', action='store_true', help='only rewrite README.md from nbs/index.ipynb')
     args = ap.parse_args()
-    (ROOT/'README.md').write_text(readme_text())
-    print('wrote README.md')
-    if not args.readme_only:
+    if args.readme_only:
+        (ROOT/'README.md').write_text(readme_text())
+        print('wrote README.md')
+    else:
         pages = build(Path(args.out))
         print(f"wrote {len(pages)} pages to {args.out}; open {Path(args.out)/'index.html'}")

@@ -4,6 +4,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent/'resnet-course')
+IMAGENETTE = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()/'data'/'imagenette2-160'
 
 @pytest.fixture
 def cli_env(tmp_path):
@@ -11,3 +12,17 @@ def cli_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
     env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1')
     return env
+
+def make_small_dataset(root:Path, n_classes:int=3, n_train:int=8, n_valid:int=4) -> Path:
+    "An ImageNet-style folder of real Imagenette images: `n_classes` classes, `n_train` and `n_valid` images each"
+    wnids = sorted(p.name for p in (IMAGENETTE/'train').iterdir())[:n_classes]
+    for split, n in (('train', n_train), ('val', n_valid)):
+        for w in wnids:
+            (root/split/w).mkdir(parents=True)
+            for f in sorted((IMAGENETTE/split/w).glob('*.JPEG'))[:n]: shutil.copy(f, root/split/w)
+    return root
+
+@pytest.fixture
+def small_dataset(tmp_path):
+    "A 3-class ImageNet-style folder of real images, small enough to train on in seconds"
+    return make_small_dataset(tmp_path/'small')

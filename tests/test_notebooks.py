@@ -2,7 +2,9 @@
 import json, re, sys
 from conftest import ROOT
 sys.path.insert(0, str(ROOT/'scripts'))
-from save_outputs import TRAINS, FULL_DATA_FLAGS
+from save_outputs import trains_on_sample, TRAINS
+
+TRAINING_CALL = re.compile(r'\.(fit|fit_one_cycle|lr_find)\(|\b(reproduce|degradation_curves|activation_stats|compare_mnist_nets|label_smoothing_runs|figures_experiment)\(')
 
 def notebooks(): return sorted((ROOT/'nbs').glob('*.ipynb'))
 
@@ -11,12 +13,19 @@ def code_cells(p): return [c for c in json.loads(p.read_text())['cells'] if c['c
 def text_of(o): return ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
 
 def test_no_sample_training_output_is_saved():
-    "A cell that trains keeps its output only if it is flagged to run on full data (slow, full, gpu)"
+    "A cell flagged `#| trains` keeps its output only if it is also flagged to run on full data (slow, full, gpu)"
     for p in notebooks():
         for c in code_cells(p):
             src = ''.join(c['source'])
-            if TRAINS.search(src) and not FULL_DATA_FLAGS.search(src):
-                assert not c['outputs'], f'{p.name}: a sample-mode training output is saved in the cell starting {src[:60]!r}'
+            if trains_on_sample(src): assert not c['outputs'], f'{p.name}: a sample-training output is saved in the cell starting {src[:60]!r}'
+
+def test_cells_that_train_say_so():
+    "Every cell outside the exported code that calls a training function carries `#| trains`, so the rule above applies to it"
+    for p in notebooks():
+        for c in code_cells(p):
+            src = ''.join(c['source'])
+            if '#| export' in src or '#| eval: false' in src: continue
+            if TRAINING_CALL.search(src): assert TRAINS.search(src), f'{p.name}: this cell trains but is not flagged #| trains: {src[:80]!r}'
 
 def test_saved_outputs_carry_no_noise():
     for p in notebooks():

@@ -1,15 +1,21 @@
-"The package is what the notebooks export, and it imports cleanly."
-import shutil, subprocess, sys, warnings
+"The package is what the notebooks export, its modules import in the direction the data flows, and it works outside the notebooks."
+import ast, json, shutil, subprocess, sys, textwrap
 from pathlib import Path
 from conftest import ROOT
 
-def test_nbdev_export_leaves_package_unchanged(tmp_path):
+BIN = Path(sys.executable).parent
+
+def test_nbdev_clean_and_export_change_nothing(tmp_path):
+    "nbdev's CI check: after nbdev-clean and nbdev-export, the notebooks and the package are exactly as stored"
     for p in ('nbs', 'resnet_course', 'pyproject.toml'):
         src = ROOT/p
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path/p)
-    subprocess.run([str(Path(sys.executable).parent/'nbdev-export')], cwd=tmp_path, check=True, capture_output=True)
-    for f in sorted((ROOT/'resnet_course').glob('*.py')):
-        assert (tmp_path/'resnet_course'/f.name).read_text() == f.read_text(), f'{f.name} is out of date: run nbdev-export'
+    for cmd in ('nbdev-clean', 'nbdev-export'):
+        r = subprocess.run([str(BIN/cmd)], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    changed = [str(f.relative_to(ROOT)) for d in ('nbs', 'resnet_course') for f in sorted((ROOT/d).glob('*'))
+               if f.suffix in ('.ipynb', '.py') and (tmp_path/f.relative_to(ROOT)).read_text() != f.read_text()]
+    assert not changed, f'{changed} change under nbdev-clean and nbdev-export: run both and commit'
     assert sorted(p.name for p in (tmp_path/'resnet_course').glob('*.py')) == sorted(p.name for p in (ROOT/'resnet_course').glob('*.py'))
 
 def test_one_module_per_notebook():
@@ -17,13 +23,65 @@ def test_one_module_per_notebook():
     mods = {p.stem for p in (ROOT/'resnet_course').glob('*.py') if not p.stem.startswith('_')}
     assert mods <= nbs, f'modules without a notebook: {mods - nbs}'
 
+# The data flows one way: machine and files -> settings -> data -> model pieces -> models -> training -> records -> experiments -> command line.
+LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2,
+          'costs': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7,
+          'learner': 8, 'records': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 10, 'scaling': 11, 'cli': 12}
+MODEL_MODULES = {'costs', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference'}
+
+def course_imports(path:Path) -> set:
+    "The course modules that the module at `path` imports"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ''] if isinstance(node, ast.ImportFrom) else []
+        found |= {n.split('.')[1] for n in names if n.startswith('resnet_course.')}
+    return found
+
+def test_imports_follow_the_data_flow():
+    mods = sorted(p.stem for p in (ROOT/'resnet_course').glob('*.py') if not p.stem.startswith('_'))
+    assert set(mods) <= set(LEVELS), f'place the new module(s) {set(mods) - set(LEVELS)} in LEVELS'
+    for m in mods:
+        for dep in course_imports(ROOT/'resnet_course'/f'{m}.py'):
+            assert LEVELS[dep] < LEVELS[m], f'{m} imports {dep}, which sits at the same level or above it in the data flow'
+            if m in MODEL_MODULES: assert dep in MODEL_MODULES, f'the model module {m} imports {dep}: a model needs only layers and blocks'
+
+def test_the_import_direction_test_can_fail(tmp_path):
+    "A model module that imports the data layer is caught"
+    bad = tmp_path/'resnet.py'
+    bad.write_text((ROOT/'resnet_course'/'resnet.py').read_text() + '\nfrom resnet_course.data import get_data\n')
+    assert 'data' in course_imports(bad) and 'data' not in MODEL_MODULES
+
 def test_import_is_quiet():
     r = subprocess.run([sys.executable, '-W', 'default', '-c', 'import resnet_course.cli'], capture_output=True, text=True)
     assert r.returncode == 0 and 'jit' not in r.stderr, r.stderr
 
+def test_experiments_run_from_the_installed_package(tmp_path, cli_env):
+    "Each exported experiment, imported in a plain Python process (no notebook globals), runs on the sample"
+    code = textwrap.dedent(f'''
+        from fastai.vision.all import *
+        from resnet_course.data import get_data, get_mnist_data
+        from resnet_course.exercises import compare_mnist_nets, label_smoothing_runs
+        from resnet_course.figures import degradation_curves, loss_surface, depth_net
+        from resnet_course.reproduce import reproduce
+        mnist = compare_mnist_nets(get_mnist_data(sample=True), epochs=1)
+        assert mnist.parameters.tolist() == [24058, 33658], mnist
+        ls = label_smoothing_runs(epochs=(1,), sample=True)
+        assert len(ls) == 2
+        dls = get_data(URLs.IMAGENETTE_160, presize=40, size=32, bs=32, sample=True)
+        curves = degradation_curves(dls, depths=(8,), epochs=1, width=4)
+        assert len(curves) == 2
+        alphas, losses = loss_surface(depth_net(8, True, width=4), [dls.valid.one_batch()], steps=3)
+        assert losses.shape == (3, 3)
+        df = reproduce('fcn', sample=True, out={str(tmp_path/'out')!r})
+        assert df.name.tolist() == ['fcn']
+        print('all ran')
+    ''')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0 and 'all ran' in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+
 def test_readme_is_generated_from_index():
     sys.path.insert(0, str(ROOT/'scripts'))
     import build_site
-    assert (ROOT/'README.md').read_text() == build_site.readme_text(), 'README.md is stale: run python scripts/build_site.py --readme-only'
+    assert (ROOT/'README.md').read_text() == build_site.readme_text(), 'README.md is stale: run make readme'
     first = (ROOT/'README.md').read_text().split('```sh')[1].split('```')[0]
     assert 'make reproduce' in first and 'make test' in first
