@@ -44,6 +44,7 @@ def front_matter(nb) -> dict:
     return {}
 
 OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.+?)\s*$')
+HIDDEN = re.compile(r'^#\|\s*(hide|include:\s*false)\s*$', re.M)
 
 class QuartoCellOptions(Preprocessor):
     "Apply the Quarto cell options nbdev leaves in processed notebooks, and drop the directive lines"
@@ -120,6 +121,10 @@ def front_matter_file(out:Path, name:str) -> Path:
 def readme_text() -> str:
     "README.md from nbs/index.ipynb, its links pointing into nbs/"
     nb = nbformat.read(NBS/'index.ipynb', as_version=4)
+    nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and HIDDEN.search(c.source))]   # as on the site: no `#| hide` cells
+    for c in nb.cells:
+        if c.cell_type == 'code': c.source = '\n'.join(l for l in c.source.splitlines() if not l.startswith('#|')).strip()
+    nb.metadata['language_info'] = {'name': 'python'}   # so that code blocks are marked as Python
     md, _ = MarkdownExporter().from_notebook_node(nb)
     md = re.sub(r'^> (.*)$', r'\1', md, flags=re.M)
     return re.sub(r'\]\(((?:\d\d_)?[\w]+)\.ipynb\)', r'](nbs/\1.ipynb)', md).strip() + '\n'

@@ -69,6 +69,28 @@ def test_pages_in_browser(site, browser):
             assert unquote(u.path) in files, f'{page.name}: broken internal link {href}'
     assert n_figures >= 5, f'only {n_figures} figures in the whole site'
 
+# Pages with diagrams drawn from the models, and how many each shows at least.
+DIAGRAMS = {'06_diagrams.ipynb': 1, '11_resblock.ipynb': 1, '13_resnet.ipynb': 1, '14_bottleneck.ipynb': 1}
+DRAWING_CELLS = r"Array.from(document.querySelectorAll('.jp-CodeCell')).filter(c => /\b(draw_model|beside)\(/.test((c.querySelector('.jp-InputArea') || {}).textContent || ''))"
+
+def diagram_sizes(browser) -> list:
+    "(width, height) of each image output of a cell that draws a model, on the page open in `browser`; (0, 0) if it did not load"
+    js = f"return {DRAWING_CELLS}.flatMap(c => Array.from(c.querySelectorAll('.jp-OutputArea img'))).map(i => i.complete ? [i.naturalWidth, i.naturalHeight] : [0, 0])"
+    return [tuple(wh) for wh in browser.execute_script(js)]
+
+def test_diagrams_in_browser(site, browser):
+    "The model diagrams are on their pages, as loaded images of a readable size; without them, the page has that many images fewer"
+    out, _ = site
+    for name, n in DIAGRAMS.items():
+        page = build_site.front_matter_file(out, name)
+        browser.get(page.as_uri())
+        sizes = diagram_sizes(browser)
+        assert len(sizes) >= n, f'{page.name}: {len(sizes)} diagram(s), expected {n}: save the outputs of its draw_model cells'
+        assert all(w > 200 and h > 200 for w, h in sizes), f'{page.name}: a diagram did not load, or is too small to read: {sizes}'
+        n_images = browser.execute_script('return document.images.length')
+        browser.execute_script(f"{DRAWING_CELLS}.forEach(c => c.querySelectorAll('.jp-OutputArea img').forEach(i => i.remove()))")
+        assert diagram_sizes(browser) == [] and browser.execute_script('return document.images.length') == n_images - len(sizes)
+
 def test_hidden_cells_stay_hidden(site):
     out, _ = site
     html = (out/'resblock.html').read_text()

@@ -1,0 +1,83 @@
+"One click to a GPU kernel: each notebook installs the course on Colab or Kaggle where it is missing, and links to itself on Colab."
+import ast, importlib.util, json, os, shutil, subprocess, sys, types
+import pytest
+from conftest import ROOT
+sys.path.insert(0, str(ROOT/'scripts'))
+import colab
+
+REPO_URL, BRANCH = colab.repo_settings()
+GUARD = colab.guard_source(REPO_URL)
+PIP = [sys.executable, '-m', 'pip', 'install', '-q', 'git+https://github.com/resnet-course/resnet_course']
+
+@pytest.fixture
+def kernel(monkeypatch):
+    "Run the install cell on a kernel set up by the test: `host` is None, 'colab' or 'kaggle'; returns the commands it ran"
+    def run(host=None, course_installed=False):
+        calls = []
+        monkeypatch.setattr(subprocess, 'run', lambda *a, **kw: calls.append((a, kw)))
+        monkeypatch.delitem(sys.modules, 'google.colab', raising=False)
+        monkeypatch.delenv('KAGGLE_KERNEL_RUN_TYPE', raising=False)
+        if host == 'colab': monkeypatch.setitem(sys.modules, 'google.colab', types.ModuleType('google.colab'))
+        if host == 'kaggle': monkeypatch.setenv('KAGGLE_KERNEL_RUN_TYPE', 'Interactive')
+        find_spec = importlib.util.find_spec
+        if not course_installed:
+            monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'resnet_course' else find_spec(name, *a))
+        exec(compile(GUARD, 'install-cell', 'exec'), {})
+        return calls
+    return run
+
+def test_guard_does_nothing_off_hosted_kernels(kernel):
+    assert kernel(host=None, course_installed=False) == []
+
+@pytest.mark.parametrize('host', ['kaggle', 'colab'])
+def test_guard_installs_the_course_where_it_is_missing(kernel, host):
+    calls = kernel(host=host, course_installed=False)
+    assert calls == [((PIP,), {'check': True})]
+
+@pytest.mark.parametrize('host', ['colab', 'kaggle'])
+def test_guard_does_nothing_where_the_course_is_installed(kernel, host):
+    assert importlib.util.find_spec('resnet_course') is not None
+    assert kernel(host=host, course_installed=True) == []
+
+def test_guard_does_not_depend_on_what_it_installs():
+    "The install cell imports only the standard library, uses no IPython magics, and is hidden from the docs"
+    assert GUARD.startswith('#| hide\n')
+    assert not any(l.lstrip().startswith(('!', '%')) for l in GUARD.splitlines())
+    imported = {a.name.split('.')[0] for n in ast.walk(ast.parse(GUARD)) if isinstance(n, ast.Import) for a in n.names}
+    assert imported and imported <= sys.stdlib_module_names, imported
+
+def test_colab_link_points_at_the_notebook():
+    assert colab.link_source(REPO_URL, BRANCH, '11_resblock.ipynb').startswith(
+        '[Open in Colab](https://colab.research.google.com/github/resnet-course/resnet_course/blob/main/nbs/11_resblock.ipynb)')
+
+def test_insertion_is_idempotent_and_exports_the_same_package(tmp_path):
+    "On a copy of the project: the cells go in once, --check passes, nbdev-clean changes nothing, and nbdev-export writes the same modules"
+    for p in ('nbs', 'resnet_course', 'pyproject.toml'): (shutil.copytree if (ROOT/p).is_dir() else shutil.copy)(ROOT/p, tmp_path/p)
+    bin_ = os.path.dirname(sys.executable)
+    def export():
+        r = subprocess.run([f'{bin_}/nbdev-export', '--path', 'nbs'], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return {p.name: p.read_text() for p in (tmp_path/'resnet_course').glob('*.py')}
+    before = export()
+    nbs = sorted((tmp_path/'nbs').glob('*.ipynb'))
+    stale = json.loads(nbs[0].read_text())   # an install cell from an older version of the script is replaced, not kept
+    stale['cells'].insert(0, colab.new_cell('code', 'old-install', GUARD.replace('-q', '-q -U')))
+    colab.write_nb(stale, nbs[0])
+    assert colab.main([str(p) for p in nbs] + ['--check']) == 1
+    assert colab.main([str(p) for p in nbs]) == 0
+    once = {p: p.read_text() for p in nbs}
+    assert colab.main([str(p) for p in nbs]) == 0 and {p: p.read_text() for p in nbs} == once, 'a second run changed a notebook'
+    assert colab.main([str(p) for p in nbs] + ['--check']) == 0
+    for p in nbs:
+        cells = json.loads(p.read_text())['cells']
+        assert [c for c in cells if colab.MARK in ''.join(c['source'])] == [cells[0]], f'{p.name}: one install cell, first'
+        t = colab.title_index(cells)
+        assert ''.join(cells[t + 1]['source']) == colab.link_source(REPO_URL, BRANCH, p.name)
+    r = subprocess.run([f'{bin_}/nbdev-clean'], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and {p: p.read_text() for p in nbs} == once, 'nbdev-clean changes what the script wrote'
+    assert export() == before, 'the install cell changed the exported package'
+
+def test_every_notebook_has_the_colab_cells():
+    "The real notebooks: run `python scripts/colab.py` if this fails"
+    r = subprocess.run([sys.executable, str(ROOT/'scripts'/'colab.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,811 @@
+"""Fault injection for `resnet-course reproduce` (issue 11, "Nothing lost and nothing fake").
+
+Every case runs the command line as a learner would, then asserts one of exactly two outcomes:
+
+(A) a clear error before any training: exit code 1 (2 for argparse), a message naming the problem and the fix in the
+    command line's own terms (`--size`, `--bs`, `--out`, ...), no Python traceback, within seconds of startup, and no
+    file written or changed; or
+(B) the run completes and nothing is lost: every file that was there before is still there and unchanged (a results
+    table may only gain rows; a file a case damaged on purpose must be moved aside under a `.damaged-*` name and its
+    run retrained), and every results table, record, weight file and plot loads.
+
+How it runs, and why:
+
+- The command is `$RESNET_COURSE_CLI`, by default the installed `resnet-course`. To measure other code, e.g. an
+  older commit checked out in /tmp/old:
+  `RESNET_COURSE_CLI="PYTHONPATH=/tmp/old /work/main/.venv/bin/python -m resnet_course.cli" pytest tests/test_faults.py`
+- Importing fastai takes 20-40 s on a busy 2-core machine, and this module runs about a hundred commands. So each
+  command runs in a new process forked from one server process that has only imported the command's modules (no
+  torch operation, no fastai config read, checked). The fork then runs the command's own entry point (the console
+  script, or `-m module`) with the case's arguments, environment, working folder, standard streams and exit code:
+  the same code path as a fresh process, less the imports. `RESNET_COURSE_FORK=0` runs plain subprocesses instead
+  (the same assertions; far slower).
+- Cases run side by side (`RESNET_COURSE_TEST_WORKERS`, default 3 threads); each test waits for its own case.
+- Data: a private `FASTAI_HOME` whose imagenette2-160 holds 10 classes of real Imagenette images, 4 training and 2
+  validation images each, so that `--quick` and default-data runs take seconds, and code without `--data` can run
+  the same cases. Cases about a learner's own folder use `--data` on conftest's 3-class `make_small_dataset`.
+- One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
+"""
+import csv, hashlib, io, json, os, random, re, shlex, shutil, signal, subprocess, sys, tempfile, textwrap, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+import pytest
+from conftest import IMAGENETTE, make_small_dataset
+
+CLI = os.environ.get('RESNET_COURSE_CLI') or str(Path(sys.executable).parent/'resnet-course')
+FORK = os.environ.get('RESNET_COURSE_FORK', '1') != '0'
+WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '3'))
+ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports
+ERROR_TIMEOUT = 60         # a command that should have refused is stopped after this long
+RUN_TIMEOUT = 300          # any other command
+SMALL = ['--size', '32', '--bs', '4', '--epochs', '1']   # a chapter model trains in seconds on the tiny data
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running the command
+
+def parse_cli(cmd:str):
+    "Environment, interpreter, entry point and leading arguments of a command such as `X=1 python -m mod` or `resnet-course`"
+    words = shlex.split(cmd)
+    if words and words[0] == 'env': words = words[1:]
+    env = {}
+    while words and re.fullmatch(r'[A-Za-z_]\w*=.*', words[0]):
+        k, v = words.pop(0).split('=', 1); env[k] = v
+    if len(words) >= 3 and words[1] == '-m':
+        return env, words[0], dict(kind='module', module=words[2], preload=[words[2]]), words[3:]
+    script = Path(words[0])
+    text = script.read_text(errors='replace') if script.is_file() else ''
+    if text.startswith('#!') and 'python' in text.splitlines()[0]:
+        preload = re.findall(r'^from (\S+) import', text, re.M)
+        return env, text.splitlines()[0][2:].strip(), dict(kind='script', path=str(script), preload=preload), words[1:]
+    return env, None, None, words
+
+CLI_ENV, PYTHON, ENTRY, CLI_PREFIX = parse_cli(CLI)
+
+SERVER = r'''
+import importlib, io, json, os, resource, runpy, select, signal, sys, time, traceback
+how = json.loads(sys.argv[1])
+sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]
+for m in how['preload']: importlib.import_module(m)
+info = {}
+try:
+    import resnet_course; info['resnet_course'] = resnet_course.__file__
+    from fastai.data.external import fastai_cfg; info['fastai_cfg_read'] = fastai_cfg.cache_info().currsize
+except Exception as e: info['error'] = repr(e)
+out_fd = os.dup(1); os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+def reply(obj): os.write(out_fd, (json.dumps(obj) + '\n').encode())
+
+def child(req):
+    code = 0
+    try:
+        os.close(out_fd); signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.chdir(req['cwd']); os.environ.clear(); os.environ.update(req['env'])
+        if req.get('extra_memory'):
+            vsz = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+            resource.setrlimit(resource.RLIMIT_AS, (vsz + req['extra_memory'],) * 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        for fd, name in ((1, 'stdout'), (2, 'stderr')):
+            f = os.open(req[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, 'r', closefd=False))
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), write_through=True, line_buffering=True)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), write_through=True, line_buffering=True, errors='backslashreplace')
+        if req.get('code') is not None:
+            sys.argv = ['-c']; exec(compile(req['code'], '<case>', 'exec'), {'__name__': '__main__'})
+        elif how['kind'] == 'script':
+            sys.argv = [how['path'], *req['args']]; runpy.run_path(how['path'], run_name='__main__')
+        else:
+            sys.argv = [how['module'], *req['args']]; runpy.run_module(how['module'], run_name='__main__', alter_sys=True)
+    except SystemExit as e:
+        code = e.code
+        if code is None: code = 0
+        elif not isinstance(code, int): print(code, file=sys.stderr); code = 1
+    except BaseException:
+        traceback.print_exc(); code = 1
+    try: sys.stdout.flush(); sys.stderr.flush()
+    except BaseException: pass
+    os._exit(code & 0xff)
+
+running = {}
+def reap():
+    while running:
+        try: pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError: return
+        if pid == 0: return
+        job = running.pop(pid, None)
+        if job is None: continue
+        with open(job['rc'] + '.tmp', 'w') as f:
+            json.dump({'rc': os.waitstatus_to_exitcode(status), 'seconds': time.monotonic() - job['t0']}, f)
+        os.replace(job['rc'] + '.tmp', job['rc'])
+
+reply({'ready': True, **info})
+buf = b''
+while True:
+    ready, _, _ = select.select([0], [], [], 0.02)
+    reap()
+    if not ready: continue
+    chunk = os.read(0, 1 << 16)
+    if not chunk: break
+    buf += chunk
+    while b'\n' in buf:
+        line, buf = buf.split(b'\n', 1)
+        req = json.loads(line)
+        if req['op'] == 'run':
+            t0 = time.monotonic(); pid = os.fork()
+            if pid == 0: child(req)
+            running[pid] = {'rc': req['rc'], 't0': t0}
+            reply({'pid': pid})
+        elif req['op'] == 'kill':
+            reap(); hit = req['pid'] in running
+            if hit: os.kill(req['pid'], signal.SIGKILL)
+            reply({'killed': hit})
+for pid in list(running): os.kill(pid, signal.SIGKILL)
+'''
+
+class ForkServer:
+    "A process that has imported the command's modules, and forks a child per command"
+    def __init__(self, folder:Path, env:dict):
+        self.log = folder/'server.log'
+        self.proc = subprocess.Popen([PYTHON, '-c', SERVER, json.dumps(ENTRY)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(self.log, 'w'), env=env, cwd=folder)
+        self.lock, self._hello = threading.Lock(), None
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line: raise RuntimeError(f'the fork server died:\n{self.log.read_text()[-3000:]}')
+        return json.loads(line)
+
+    @property
+    def hello(self) -> dict:
+        with self.lock:
+            if self._hello is None: self._hello = self._read()
+            return self._hello
+
+    def request(self, req:dict) -> dict:
+        self.hello
+        with self.lock:
+            self.proc.stdin.write((json.dumps(req) + '\n').encode()); self.proc.stdin.flush()
+            return self._read()
+
+    def close(self):
+        try: self.proc.stdin.close()
+        except OSError: pass
+        try: self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+
+@dataclass
+class Result:
+    "What a finished command left: exit code, output, seconds"
+    argv:list; rc:int; stdout:str; stderr:str; seconds:float
+    @property
+    def output(self) -> str: return self.stdout + self.stderr
+    def __str__(self):
+        return (f"\n$ {' '.join(map(str, self.argv))}\nexit code {self.rc} after {self.seconds:.1f} s\n"
+                f"--- stdout (end) ---\n{self.stdout[-3000:]}\n--- stderr (end) ---\n{self.stderr[-3000:]}")
+
+class Proc:
+    "One command, running"
+    def __init__(self, runner, argv:list, env:dict, cwd:Path, code:str=None, extra_memory:int=None):
+        self.runner, self.argv, self.code = runner, argv, code
+        self.dir = Path(tempfile.mkdtemp(dir=runner.logs))
+        self.out, self.err, self.rcfile = self.dir/'stdout', self.dir/'stderr', self.dir/'rc'
+        self.t0 = time.monotonic()
+        if runner.server:
+            self.popen = None
+            self.pid = runner.server.request(dict(op='run', args=[*CLI_PREFIX, *argv], code=code, env=env, cwd=str(cwd),
+                                                  stdout=str(self.out), stderr=str(self.err), rc=str(self.rcfile),
+                                                  extra_memory=extra_memory))['pid']
+        else:
+            cmd = [PYTHON or sys.executable, '-c', code] if code is not None else [*shlex.split(CLI), *argv]
+            def limit():
+                if extra_memory:
+                    import resource; resource.setrlimit(resource.RLIMIT_AS, (extra_memory + (6 << 30),) * 2)
+            self.popen = subprocess.Popen([*([] if code is not None or not CLI_ENV else ['env', *[f'{k}={v}' for k, v in CLI_ENV.items()]]), *cmd],
+                                          stdin=subprocess.DEVNULL, stdout=open(self.out, 'w'), stderr=open(self.err, 'w'),
+                                          env=env, cwd=cwd, preexec_fn=limit)
+            self.pid = self.popen.pid
+
+    def done(self) -> bool:
+        return self.rcfile.exists() if self.popen is None else self.popen.poll() is not None
+
+    def stdout_so_far(self) -> str: return self.out.read_text(errors='replace') if self.out.exists() else ''
+
+    def kill(self) -> bool:
+        "SIGKILL the command if it is still running (only our own child: the server checks it has not reaped it)"
+        if self.popen is None: return self.runner.server.request(dict(op='kill', pid=self.pid))['killed']
+        if self.popen.poll() is None: self.popen.kill(); return True
+        return False
+
+    def wait(self, timeout:float=RUN_TIMEOUT) -> Result:
+        deadline = time.monotonic() + timeout
+        while not self.done():
+            if time.monotonic() > deadline:
+                self.kill()
+                while not self.done(): time.sleep(0.05)
+                r = self._result()
+                raise AssertionError(f'still running after {timeout} s, so it was stopped:{r}')
+            time.sleep(0.05)
+        return self._result()
+
+    def _result(self) -> Result:
+        if self.popen is None:
+            st = json.loads(self.rcfile.read_text()); rc, secs = st['rc'], st['seconds']
+        else: rc, secs = self.popen.returncode, time.monotonic() - self.t0
+        read = lambda p: p.read_text(errors='replace') if p.exists() else ''
+        return Result(['python', '-c', '<code>'] if self.code is not None else ['resnet-course', *self.argv], rc, read(self.out), read(self.err), secs)
+
+# ----------------------------------------------------------------------------------------------------------------
+# The harness: snapshots, the two outcomes, loading every file
+
+@dataclass(frozen=True)
+class Entry:
+    sha:str
+    text:str = None   # kept for results tables, whose rows are compared
+
+def snapshot(folder:Path) -> dict:
+    "Relative path -> `Entry` (sha256, and the text of results tables) for every file under `folder`, hidden ones included"
+    folder, snap = Path(folder), {}
+    if not folder.exists(): return snap
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            p = Path(root)/name; rel = str(p.relative_to(folder))
+            if p.is_symlink(): snap[rel] = Entry(f'link:{os.readlink(p)}'); continue
+            data = p.read_bytes()
+            snap[rel] = Entry(hashlib.sha256(data).hexdigest(), data.decode(errors='replace') if name in ('results.csv', 'results.md') else None)
+    return snap
+
+def table_rows(name:str, text:str) -> list:
+    "The rows of a results table (csv, or the markdown table in results.md) as dicts of strings"
+    if name.endswith('.csv'):
+        return list(csv.DictReader(io.StringIO('\n'.join(l for l in text.splitlines() if not l.startswith('# ')))))
+    lines = [l for l in text.splitlines() if l.startswith('|')]
+    if not lines: return []
+    cells = lambda l: [c.strip() for c in l.strip().strip('|').split('|')]
+    head = cells(lines[0])
+    return [dict(zip(head, cells(l))) for l in lines[1:] if not set(l) <= set('|:- ')]
+
+def row_id(row:dict) -> tuple: return (row.get('name'), row.get('run'))
+
+TRANSIENT = ('.lock', 'progress.pth')   # the folder lock, and progress that a run replaces every epoch and drops when it finishes
+
+def assert_nothing_lost(before:dict, after:dict, damaged=(), replaced=(), regenerated=()):
+    """Every file of `before` is in `after` unchanged; results tables only gain rows.
+    `damaged`: files a case spoiled on purpose (or that go with one): each must be moved aside to `NAME.damaged-*`, contents kept.
+    `replaced`: (name, run) of results rows that belong to a damaged run: a retrained row with that id must take their place.
+    `regenerated`: files of a retrained run that may be rebuilt (its plots)."""
+    problems = []
+    for rel, e in before.items():
+        name = Path(rel).name
+        if name in TRANSIENT or name.endswith('.tmp'): continue
+        a = after.get(rel)
+        if name in ('results.csv', 'results.md'):
+            if a is None: problems.append(f'{rel} is gone'); continue
+            new = table_rows(name, a.text)
+            for row in table_rows(name, e.text):
+                if row_id(row) in replaced and row_id(row) != (None, None):
+                    if not any(row_id(n) == row_id(row) for n in new): problems.append(f'{rel}: no retrained row for {row_id(row)}')
+                elif not any(all(n.get(k) == v for k, v in row.items()) for n in new):
+                    problems.append(f'{rel} lost the row {row}')
+            continue
+        if a is not None and a.sha == e.sha: continue
+        aside = [r for r, x in after.items() if r.startswith(rel + '.damaged-') and x.sha == e.sha]
+        if rel in damaged:
+            if not aside: problems.append(f'{rel} was damaged on purpose, but no {name}.damaged-* beside it holds what it held')
+        elif rel in regenerated and a is not None: pass
+        elif a is None: problems.append(f'{rel} is gone' + (f' (moved aside as {aside[0]})' if aside else ''))
+        else: problems.append(f'{rel} was changed')
+    expected_aside = tuple(d + '.damaged-' for d in damaged)
+    for rel in after:
+        if '.damaged-' in rel and rel not in before and not rel.startswith(expected_aside):
+            problems.append(f'{rel} was moved aside, though the case did not damage it')
+    assert not problems, 'Something was lost:\n  ' + '\n  '.join(problems)
+
+def assert_unchanged(before:dict, after:dict, what:str='folder'):
+    "No file written, changed or removed"
+    added = sorted(set(after) - set(before)); removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k].sha != after[k].sha)
+    assert not (added or removed or changed), f'The {what} changed: written {added}, removed {removed}, changed {changed}'
+
+def assert_clear_error(r:Result, *phrases, code=1, seconds=None):
+    "Outcome (A): the exit code, a message with every phrase (case-insensitive) on stderr, no traceback, soon"
+    assert r.rc == code, f'expected exit code {code}, a clear error before training:{r}'
+    assert 'Traceback' not in r.output, f'a Python traceback instead of a clear message:{r}'
+    missing = [p for p in phrases if p.lower() not in r.stderr.lower()]
+    assert not missing, f'the message does not name {missing}:{r}'
+    limit = seconds if seconds is not None else ERROR_SECONDS
+    assert r.seconds <= limit, f'the error came after {r.seconds:.1f} s, not within {limit} s:{r}'
+
+LOADER = r'''
+import json, sys, warnings
+from pathlib import Path
+warnings.simplefilter('ignore')
+import numpy as np, pandas as pd, torch
+from PIL import Image
+folder, bad, n = Path(FOLDER), [], 0
+try:
+    from fastcore.foundation import L
+    allowed = [L, np.core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
+except Exception: allowed = []
+for p in sorted(folder.rglob('*')):
+    if not p.is_file() or p.is_symlink() or '.damaged-' in p.name or p.name.startswith('.'): continue
+    try:
+        if p.name == 'results.csv':
+            n += 1; pd.read_csv(p, comment='#' if p.read_text().startswith('# ') else None)
+        elif p.suffix == '.json':
+            n += 1; json.loads(p.read_text())
+        elif p.suffix == '.pth':
+            n += 1
+            if p.name == 'progress.pth':   # optimiser state holds numpy scalars and fastcore lists, as the course's own loader allows
+                with torch.serialization.safe_globals(allowed): obj = torch.load(p, map_location='cpu', weights_only=True)
+            else:
+                obj = torch.load(p, map_location='cpu', weights_only=True)
+                assert isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()), f'not a state dict: {type(obj).__name__}'
+        elif p.suffix == '.png':
+            n += 1
+            with Image.open(p) as im: im.load()
+        elif p.suffix == '.md':
+            n += 1; p.read_text()
+    except Exception as e: bad.append(f'{p.relative_to(folder)}: {type(e).__name__}: {str(e)[:200]}')
+print('LOADED ' + json.dumps({'bad': bad, 'n': n}))
+'''
+
+# ----------------------------------------------------------------------------------------------------------------
+# The world the cases share: data, a fork server, a finished run
+
+def copy_images(src:Path, dst:Path, n:int, link:bool=False):
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob('*.JPEG'))[:n]:
+        if link:
+            try: os.link(f, dst/f.name); continue
+            except OSError: pass
+        shutil.copy(f, dst/f.name)
+
+def write_16bit_png(path:Path):
+    "A 16-bit greyscale PNG: a diagonal gradient over the whole 0..65535 range"
+    import numpy as np
+    from PIL import Image
+    a = (np.add.outer(np.arange(96), np.arange(96)) * (65535 / 190)).astype(np.uint16)
+    Image.fromarray(a).save(path)
+    with Image.open(path) as im: assert im.mode.startswith('I'), im.mode
+
+class World:
+    def __init__(self, root:Path):
+        self.root = root
+        self.logs = root/'logs'; self.logs.mkdir()
+        self.home = root/'home'                                  # FASTAI_HOME with a tiny imagenette2-160
+        make_small_dataset(self.home/'data'/'imagenette2-160', n_classes=10, n_train=4, n_valid=2)
+        self.small3 = make_small_dataset(root/'small3')           # conftest's small dataset: 3 classes, 8 + 4 images each
+        self.env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
+        self.env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1', FASTAI_HOME=str(self.home), **CLI_ENV)
+        self.server = ForkServer(root, self.env) if FORK and ENTRY else None
+        self._base, self._base_lock, self._shared, self._shared_lock = None, threading.Lock(), {}, threading.Lock()
+
+    def case_dir(self, name:str) -> Path:
+        d = self.root/'cases'/name; d.mkdir(parents=True); return d
+
+    def start(self, argv, env:dict=None, cwd:Path=None, code:str=None, extra_memory:int=None) -> Proc:
+        return Proc(self, [str(a) for a in argv], {**self.env, **(env or {})}, cwd or self.root, code, extra_memory)
+
+    def cli(self, argv, timeout=RUN_TIMEOUT, **kw) -> Result: return self.start(argv, **kw).wait(timeout)
+
+    def python(self, code:str, timeout=RUN_TIMEOUT, **kw) -> Result: return self.start([], code=code, **kw).wait(timeout)
+
+    def unloadable(self, folder:Path) -> list:
+        "Files under `folder` (results tables, records, weights, plots) that fail to load, each with why"
+        r = self.python(f'FOLDER = {str(folder)!r}\n' + LOADER)
+        m = re.search(r'^LOADED (.*)$', r.stdout, re.M)
+        assert r.rc == 0 and m, f'the loader itself failed:{r}'
+        return json.loads(m[1])['bad']
+
+    def assert_all_loadable(self, folder:Path):
+        bad = self.unloadable(folder)
+        assert not bad, f'Files in {folder} that do not load:\n  ' + '\n  '.join(bad)
+
+    def error_run(self, argv, *phrases, watch=(), env=None, code=1) -> Result:
+        "Outcome (A) for `argv`: a clear error naming `phrases`, and no file written or changed under `watch`"
+        watch = [Path(w) for w in watch]
+        before = [snapshot(w) for w in watch]
+        r = self.cli(argv, timeout=ERROR_TIMEOUT + (0 if self.server else self.startup), env=env, extra_memory=6 << 30)
+        assert_clear_error(r, *phrases, code=code, seconds=ERROR_SECONDS + (0 if self.server else self.startup))
+        for w, b in zip(watch, before): assert_unchanged(b, snapshot(w), str(w))
+        return r
+
+    @property
+    def startup(self) -> float:
+        "Seconds a plain process takes to start and import (plain-subprocess mode only)"
+        if 'startup' not in self._shared:
+            self._shared['startup'] = self.cli(['reproduce', '--epochs', 'not-a-number']).seconds
+        return self._shared['startup']
+
+    def base(self) -> Path:
+        "A results folder with one finished run of fcn and resblock, made once"
+        with self._base_lock:
+            if self._base is None:
+                if self.server:
+                    hello = self.server.hello
+                    assert hello.get('fastai_cfg_read') == 0, f'the fork server read the fastai config before forking: {hello}'
+                out = self.root/'base'
+                r = self.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
+                assert r.rc == 0, f'the shared finished run failed, so no case that needs earlier results can run:{r}'
+                self._base = out
+            return self._base
+
+    def copy_base(self, d:Path) -> Path:
+        out = d/'results'; shutil.copytree(self.base(), out, symlinks=True); return out
+
+    def shared(self, key, make):
+        "`make()` once per key, shared between cases"
+        with self._shared_lock:
+            if key not in self._shared: self._shared[key] = make()
+            return self._shared[key]
+
+def run_files(out:Path, name:str) -> tuple:
+    "(weights, record) of model `name` in a results folder: runs/NAME-KEY/ since issue 11, checkpoints/ before"
+    runs = sorted(out.glob(f'runs/{name}-*/record.json'))
+    if runs: return runs[0].parent/'model.pth', runs[0]
+    return out/'checkpoints'/f'{name}.pth', out/'checkpoints'/f'{name}.json'
+
+def rel(p:Path, folder:Path) -> str: return str(p.relative_to(folder))
+
+# ----------------------------------------------------------------------------------------------------------------
+# The cases
+
+CASES = {}
+def case(name:str):
+    def register(f): CASES[name] = f; return f
+    return register
+
+def quick(out, *more): return ['reproduce', '--quick', '--models', 'fcn', '--out', out, *more]
+
+# 1. Never lose a result
+
+@case('quick-run-after-full-run')
+def _(w, d):
+    out = w.copy_base(d); before = snapshot(out)
+    r = w.cli(quick(out))
+    assert r.rc == 0, r
+    after = snapshot(out)
+    assert_nothing_lost(before, after)
+    assert len(table_rows('results.csv', after['results.csv'].text)) == 3, f"expected the 2 full rows and the quick one:\n{after['results.csv'].text}"
+    w.assert_all_loadable(out)
+
+@case('subset-of-models-keeps-other-rows')
+def _(w, d):
+    out = w.copy_base(d); before = snapshot(out)
+    r = w.cli(['reproduce', '--models', 'resblock', *SMALL, '--out', out])
+    assert r.rc == 0, r
+    after = snapshot(out)
+    assert_nothing_lost(before, after)
+    w.assert_all_loadable(out)
+
+@case('run-with-other-settings-keeps-earlier-run')
+def _(w, d):
+    out = w.copy_base(d); before = snapshot(out)
+    r = w.cli(['reproduce', '--models', 'fcn', *SMALL, '--seed', '7', '--out', out])
+    assert r.rc == 0, r
+    after = snapshot(out)
+    assert_nothing_lost(before, after)
+    assert len(table_rows('results.csv', after['results.csv'].text)) == 3, after['results.csv'].text
+    w.assert_all_loadable(out)
+
+@case('second-run-into-busy-folder-refused')
+def _(w, d):
+    out = w.copy_base(d); before = snapshot(out)
+    first = w.start(['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '4', '--seed', '3', '--out', out])
+    t0 = time.monotonic()
+    while '[1/1]' not in first.stdout_so_far() and not first.done() and time.monotonic() - t0 < 120: time.sleep(0.05)
+    assert '[1/1]' in first.stdout_so_far(), f'the first run never started training:{first.wait()}'
+    second = w.cli(['reproduce', '--models', 'fcn', *SMALL, '--seed', '5', '--out', out], timeout=ERROR_TIMEOUT)
+    assert not first.done(), 'the first run ended before the second was refused: the case proves nothing; make the first run longer'
+    assert_clear_error(second, 'in use', '--out')
+    r = first.wait()
+    assert r.rc == 0, f'the first run did not complete:{r}'
+    after = snapshot(out)
+    assert_nothing_lost(before, after)
+    new_runs = {Path(k).parts[1] for k in set(after) - set(before) if k.startswith('runs/')}
+    assert len(new_runs) == 1, f'the refused run left files too: new run folders {sorted(new_runs)}'
+    w.assert_all_loadable(out)
+
+@case('sigkill-20-times')
+def _(w, d):
+    "Kill a small run with SIGKILL at a random moment, 20 times in a row; nothing may fail to load, nothing finished may be lost"
+    out = w.copy_base(d)
+    args = lambda seed: ['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '2', '--seed', seed, '--out', out]
+    ref = w.cli(args(0))    # one uninterrupted run: how long a run takes here, now
+    assert ref.rc == 0, ref
+    span, rng, landed, log = 1.2 * ref.seconds, random.Random(11), 0, []
+    finished = lambda snap: {k: v for k, v in snap.items()
+                             if not (k.startswith('runs/') and f"runs/{Path(k).parts[1]}/record.json" not in snap)}
+    keep = finished(snapshot(out))
+    for i in range(20):
+        p = w.start(args(1 + i % 10))      # seeds repeat, so that later runs resume or reuse what earlier ones left
+        delay = rng.uniform(0, span)
+        while time.monotonic() - p.t0 < delay and not p.done(): time.sleep(0.01)
+        p.kill(); r = p.wait()
+        landed += r.rc == -signal.SIGKILL
+        log.append(f'kill {i + 1}: seed {1 + i % 10}, at {delay:.2f} s, exit {r.rc}')
+        bad = w.unloadable(out)
+        assert not bad, f'after kill {i + 1} at {delay:.2f} s, files do not load:\n  ' + '\n  '.join(bad) + '\n' + '\n'.join(log)
+        now = snapshot(out)
+        assert_nothing_lost(keep, now)
+        keep = finished(now)
+    final = w.cli(args(1))
+    assert final.rc == 0, f'the run after 20 kills did not complete:{final}\n' + '\n'.join(log)
+    assert_nothing_lost(keep, snapshot(out))
+    w.assert_all_loadable(out)
+    assert landed >= 10, f'only {landed} of 20 kills hit a running process (span {span:.1f} s):\n' + '\n'.join(log)
+
+# 2. Never report a number that means nothing
+
+@case('bs-larger-than-training-set')
+def _(w, d):
+    w.error_run(['reproduce', '--data', w.small3, '--models', 'fcn', '--size', '32', '--bs', '25', '--epochs', '1', '--out', d/'out'],
+                '--bs', '25', '24', watch=[d, w.small3])
+
+def layout_error(w, d, spoil, *phrases):
+    data = d/'data'; shutil.copytree(w.small3, data); spoil(data)
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], str(data), *phrases, watch=[d])
+
+@case('class-only-in-val')
+def _(w, d):
+    def spoil(data):
+        shutil.copytree(data/'val'/'n01440764', data/'val'/'n99999999')
+    layout_error(w, d, spoil, 'n99999999')
+
+@case('class-only-in-train')
+def _(w, d):
+    cls = sorted(p.name for p in w.small3.joinpath('val').iterdir())[-1]
+    layout_error(w, d, lambda data: shutil.rmtree(data/'val'/cls), cls)
+
+@case('nan-loss-stops-run-without-record')
+def _(w, d):
+    out = w.copy_base(d); before = snapshot(out)
+    code = textwrap.dedent(f'''
+        import sys
+        from fastai.vision.all import *
+        from resnet_course.reproduce import reproduce
+        class NanLoss(Callback):
+            "Make the loss nan from the third batch of the second epoch on"
+            def after_loss(self):
+                if self.training and (self.epoch, self.iter) >= (1, 2):
+                    self.learn.loss_grad = self.learn.loss_grad * float('nan'); self.learn.loss = self.learn.loss_grad.clone()
+        try: reproduce('fcn', epochs=2, size=32, bs=4, seed=9, out={str(out)!r}, cbs=[NanLoss()])
+        except Exception as e:
+            print(f'RAISED {{type(e).__name__}}: {{e}}'); sys.exit(3)
+        print('COMPLETED')''')
+    r = w.python(code)
+    assert r.rc == 3 and 'RAISED' in r.stdout, f'the run did not stop on a nan loss:{r}'
+    assert 'nan' in r.stdout.split('RAISED', 1)[1].lower(), f'the message does not say the loss became nan:{r}'
+    after = snapshot(out)
+    assert_nothing_lost(before, after)
+    new = sorted(k for k in set(after) - set(before) if Path(k).name in ('record.json', 'model.pth') or k.startswith('checkpoints/'))
+    assert not new, f'a diverged run left a record or weights: {new}'
+    assert after['results.csv'].sha == before['results.csv'].sha or \
+        len(table_rows('results.csv', after['results.csv'].text)) == len(table_rows('results.csv', before['results.csv'].text)), 'a diverged run added a row'
+    w.assert_all_loadable(out)
+
+# 3. Check before training
+
+@case('missing-val-folder')
+def _(w, d): layout_error(w, d, lambda data: shutil.rmtree(data/'val'), 'val/')
+
+@case('empty-class-folder')
+def _(w, d):
+    def spoil(data):
+        for f in (data/'train'/'n01440764').iterdir(): f.unlink()
+    layout_error(w, d, spoil, 'n01440764')
+
+@case('out-under-a-regular-file')
+def _(w, d):
+    (d/'afile').write_text('not a folder')
+    w.error_run(quick(d/'afile'/'results'), '--out', str(d/'afile'/'results'), watch=[d])
+
+@case('out-under-proc')
+def _(w, d):
+    w.error_run(quick('/proc/resnet-course-results'), '--out', '/proc/resnet-course-results', watch=[d])
+    assert not Path('/proc/resnet-course-results').exists()
+
+@case('out-is-a-file')
+def _(w, d):
+    (d/'results.csv').write_text('a,b\n1,2\n')
+    w.error_run(quick(d/'results.csv'), '--out', str(d/'results.csv'), watch=[d])
+
+@case('too-large-for-memory')
+def _(w, d):
+    big = d/'big'    # enough training images that a batch of 512 is not refused for that reason first
+    for split, n in (('train', 260), ('val', 2)):
+        for wnid in ('n01440764', 'n02102040'): copy_images(IMAGENETTE/split/wnid, big/split/wnid, n, link=True)
+    w.error_run(['reproduce', '--data', big, '--size', '1024', '--bs', '512', '--epochs', '1', '--out', d/'out'], '--size', '--bs', watch=[d])
+
+# 4. Damaged state: each is detected, named, moved aside and retrained
+
+def damaged_case(w, d, spoil, which='fcn'):
+    out = w.copy_base(d)
+    weights, record = run_files(out, which)
+    spoil(out, weights, record)
+    before = snapshot(out)
+    r = w.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
+    assert r.rc == 0, f'the run did not complete:{r}'
+    after = snapshot(out)
+    spoiled = [p for p in (weights, record) if rel(p, out) in before]
+    named = [p for p in spoiled if str(p) in r.output]
+    assert named, f'the output names none of the damaged files {[str(p) for p in spoiled]}:{r}'
+    key = weights.parent.name.split('-', 1)[1] if weights.parent.name.startswith(which + '-') else None
+    assert_nothing_lost(before, after, damaged={rel(p, out) for p in spoiled}, replaced={(which, key)},
+                        regenerated={rel(weights.parent/'loss.png', out)})
+    assert weights.exists() and record.exists(), f'{which} was not retrained:{r}'
+    rec = json.loads(record.read_text())
+    if 'weights_sha256' in rec:
+        assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest(), 'the new record does not vouch for the new weights'
+    w.assert_all_loadable(out)
+    return r
+
+@case('weights-truncated')
+def _(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(wt.read_bytes()[:wt.stat().st_size // 2]))
+
+@case('weights-zero-bytes')
+def _(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(b''))
+
+def foreign_weights(rewrite_hash:bool):
+    def spoil(out, wt, rec):
+        other, _ = run_files(out, 'resblock')
+        shutil.copy(other, wt)
+        if rewrite_hash:
+            r = json.loads(rec.read_text()); r['weights_sha256'] = hashlib.sha256(wt.read_bytes()).hexdigest()
+            rec.write_text(json.dumps(r, indent=1))
+    return spoil
+
+@case('weights-of-another-model')
+def _(w, d): damaged_case(w, d, foreign_weights(False))
+
+@case('weights-of-another-model-hash-rewritten')
+def _(w, d): damaged_case(w, d, foreign_weights(True))
+
+@case('record-broken-json')
+def _(w, d): damaged_case(w, d, lambda out, wt, rec: rec.write_text(rec.read_text()[:len(rec.read_text()) // 2]))
+
+@case('record-from-other-settings')
+def _(w, d):
+    def spoil(out, wt, rec):
+        r = json.loads(rec.read_text()); r['settings']['seed'] = 7
+        rec.write_text(json.dumps(r, indent=1))
+    damaged_case(w, d, spoil)
+
+@case('record-of-another-model')
+def _(w, d):
+    def spoil(out, wt, rec): shutil.copy(run_files(out, 'resblock')[1], rec)
+    damaged_case(w, d, spoil)
+
+@case('record-missing-fields-second-model')
+def _(w, d):
+    "resblock's record lost its fields: the run must not trip over it while it rebuilds the table after fcn"
+    def spoil(out, wt, rec):
+        r = json.loads(rec.read_text()); rec.write_text(json.dumps({'settings': r.get('settings')}))
+    damaged_case(w, d, spoil, which='resblock')
+
+# 5. Images a user may have
+
+@case('16-bit-greyscale-png-trains')
+def _(w, d):
+    data = d/'data'; shutil.copytree(w.home/'data'/'imagenette2-160', data)
+    png = data/'train'/'n01440764'/'grey16.png'; write_16bit_png(png)
+    r = w.cli(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'])
+    assert r.rc == 0, r
+    assert 'grey16.png' not in r.output, f'the 16-bit image was skipped or failed:{r}'
+    w.assert_all_loadable(d/'out')
+
+@case('three-class-dataset-trains')
+def _(w, d):
+    "conftest's small dataset, 3 classes: fewer classes than top-5 accuracy looks at"
+    r = w.cli(['reproduce', '--data', w.small3, '--models', 'fcn', *SMALL, '--out', d/'out'])
+    assert r.rc == 0, r
+    w.assert_all_loadable(d/'out')
+
+@case('symlink-loop-in-dataset')
+def _(w, d):
+    data = d/'data'; shutil.copytree(w.small3, data)
+    link = data/'train'/'n01440764'/'loop'; os.symlink('..', link)
+    r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
+    assert r.rc == 0, r
+    assert '3 classes, train 24, val 12' in r.stdout, f'wrong counts:{r}'
+    assert str(link) in r.output, f'no warning names the link {link}:{r}'
+    assert 'Traceback' not in r.output, r
+
+# 6. Inputs at the edges: each refused clearly
+
+def edge(*more, phrases, env=None, base=True):
+    def run(w, d):
+        out = w.copy_base(d) if base else d/'out'
+        w.error_run(quick(out, *more), *phrases, watch=[d, w.home] if env is None else [d], env=env)
+    return run
+
+CASES.update({
+    'epochs-10**30':  edge('--epochs', str(10**30), phrases=['--epochs', str(10**30)]),
+    'seed-2**70':     edge('--seed', str(2**70), phrases=['--seed', str(2**70)]),
+    'epochs-negative': edge('--epochs', '-1', phrases=['--epochs', '-1']),
+    'epochs-zero':    edge('--epochs', '0', phrases=['--epochs', '0']),
+    'bs-negative':    edge('--bs', '-4', phrases=['--bs', '-4']),
+    'bs-zero':        edge('--bs', '0', phrases=['--bs', '0']),
+    'size-negative':  edge('--size', '-32', phrases=['--size', '-32']),
+    'seed-negative':  edge('--seed', '-1', phrases=['--seed', '-1']),
+    'size-100000':    edge('--size', '100000', phrases=['--size', '100000']),
+    'device-meta':    edge('--device', 'meta', phrases=['--device', 'meta']),
+    'device-mps':     edge('--device', 'mps', phrases=['--device', 'mps']),
+})
+
+@case('fastai-home-is-a-file')
+def _(w, d):
+    (d/'home').write_text('not a folder')
+    edge(phrases=['FASTAI_HOME', str(d/'home')], env={'FASTAI_HOME': str(d/'home')}, base=False)(w, d)
+
+@case('fastai-home-under-proc')
+def _(w, d):
+    edge(phrases=['FASTAI_HOME', '/proc/x'], env={'FASTAI_HOME': '/proc/x'}, base=False)(w, d)
+
+# 7. load_timm_weights: by name, whatever the order of the state dict
+
+TIMM = r'''
+import json, torch, timm
+from resnet_course.resnet import resnet18
+from resnet_course.reference import load_timm_weights
+torch.manual_seed(0)
+ref = timm.create_model('resnet18d', num_classes=10).eval()
+with torch.no_grad():   # every batchnorm random, so that every residual branch shows in the outputs
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.5, 0.5); m.running_mean.uniform_(-0.5, 0.5); m.running_var.uniform_(0.5, 1.5)
+sd = ref.state_dict(); x = torch.randn(2, 3, 64, 64)
+with torch.no_grad(): want = ref(x)
+def swapped(a, b):
+    keys = list(sd); i, j = keys.index(a), keys.index(b); keys[i], keys[j] = keys[j], keys[i]
+    assert sd[a].shape == sd[b].shape
+    return {k: sd[k] for k in keys}
+res = {}
+for name, state in [('as-is', sd), ('sorted-keys', dict(sorted(sd.items()))),
+                    ('swapped-bn-weight-and-bias', swapped('bn1.weight', 'bn1.bias')),
+                    ('swapped-two-convs', swapped('layer1.0.conv1.weight', 'layer1.1.conv2.weight'))]:
+    try:
+        m = load_timm_weights(resnet18(10), state).eval()
+        with torch.no_grad(): diff = (m(x) - want).abs().max().item()
+        res[name] = 'ok' if diff < 1e-4 else f'loaded, but the outputs differ from timm by {diff:.3g}: tensors went to the wrong places'
+    except Exception as e: res[name] = f'raised {type(e).__name__}: {e}'
+try:
+    load_timm_weights(resnet18(10), ref); res['model-object'] = 'accepted a model object'
+except TypeError as e: res['model-object'] = 'ok' if 'state_dict()' in str(e) else f'TypeError without naming state_dict(): {e}'
+except Exception as e: res['model-object'] = f'raised {type(e).__name__}: {e}'
+print('TIMM ' + json.dumps(res))
+'''
+
+def timm_case(name):
+    def run(w, d):
+        def go():
+            r = w.python(TIMM)
+            m = re.search(r'^TIMM (.*)$', r.stdout, re.M)
+            return (json.loads(m[1]) if m else None), r
+        res, r = w.shared('timm', go)
+        assert res is not None, f'the timm check did not run:{r}'
+        assert res['as-is'] == 'ok', f'the check itself is broken: the plain state dict gives {res["as-is"]}'
+        assert res[name] == 'ok', f'{name}: {res[name]}'
+    return run
+
+for _n in ('sorted-keys', 'swapped-bn-weight-and-bias', 'swapped-two-convs', 'model-object'): CASES[f'timm-{_n}'] = timm_case(_n)
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running the cases side by side
+
+FIRST = ('sigkill-20-times', 'second-run-into-busy-folder-refused')   # the longest start first
+
+@pytest.fixture(scope='module')
+def outcomes(request, tmp_path_factory):
+    selected = [it.callspec.params['case'] for it in request.session.items
+                if it.module is request.module and hasattr(it, 'callspec') and 'case' in it.callspec.params]
+    selected = sorted(dict.fromkeys(selected), key=lambda c: c not in FIRST)
+    w = World(tmp_path_factory.mktemp('faults'))
+    pool = ThreadPoolExecutor(WORKERS)
+    futures = {c: pool.submit(CASES[c], w, w.case_dir(c)) for c in selected}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+    if w.server: w.server.close()
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_fault(case, outcomes):
+    outcomes[case].result()

@@ -1,0 +1,90 @@
+"Distributed training on CPU processes with the gloo backend: `reproduce` under torchrun, as a user would launch it."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd, pytest, torch
+from conftest import CLI, ROOT
+
+TORCHRUN = str(Path(sys.executable).parent/'torchrun')
+
+def launch(args, env, **kw):
+    "torchrun with 2 processes running `resnet-course ARGS`"
+    return subprocess.Popen([TORCHRUN, '--nproc_per_node', '2', '--no-python', CLI, *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+def records(out:Path) -> dict:
+    return {p.parent.name.rsplit('-', 1)[0]: json.loads(p.read_text()) for p in out.glob('runs/*/record.json')}
+
+def all_load(out:Path):
+    "Every table, record and weight file in `out` loads"
+    pd.read_csv(out/'results.csv')
+    for p in out.glob('runs/*/record.json'): json.loads(p.read_text())
+    for p in out.glob('runs/*/*.pth'): torch.load(p, weights_only=False)
+
+@pytest.fixture(scope='module')
+def two_process_run(tmp_path_factory):
+    "One run of fcn on the sample by two gloo processes"
+    out = tmp_path_factory.mktemp('ddp')
+    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
+    p = launch(['reproduce', '--quick', '--models', 'fcn', '--out', str(out)], env)
+    log = p.communicate(timeout=600)[0]
+    return out, p.returncode, log
+
+def test_two_processes_finish_and_write_once(two_process_run):
+    out, rc, log = two_process_run
+    assert rc == 0, log[-3000:]
+    assert len(list(out.glob('runs/*/record.json'))) == 1 and len(list(out.glob('runs/*/model.pth'))) == 1
+    assert pd.read_csv(out/'results.csv')['world size'].tolist() == [2]
+    assert log.count('[1/1] fcn') == 1, 'only the main process prints'
+    rec = records(out)['fcn']
+    assert rec['settings']['world_size'] == 2 and 'Goyal' in rec['scaling']
+
+def test_gathered_accuracy_equals_one_process(two_process_run):
+    "The accuracy recorded by two processes, each validating its shard, equals one process validating all of it with the same weights"
+    out, rc, log = two_process_run
+    assert rc == 0, log[-3000:]
+    code = f'''
+import json, torch
+from pathlib import Path
+from resnet_course.settings import RunSettings
+from resnet_course.data import data_for
+from resnet_course.learner import get_learner
+from resnet_course.pooling import fcn
+rec = json.loads(next(Path({str(out)!r}).glob('runs/fcn-*/record.json')).read_text())
+s = RunSettings(**rec['settings'])
+dls = data_for(s)
+learn = get_learner(dls, fcn(dls.c), device='cpu')
+learn.model.load_state_dict(torch.load(next(Path({str(out)!r}).glob('runs/fcn-*/model.pth')), weights_only=True))
+with learn.no_bar(): loss, acc, top5 = learn.validate()
+print('single', acc, rec['history'][-1]['accuracy'], top5, rec['history'][-1]['top_k_accuracy'])
+'''
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    single, acc2, top5_1, top5_2 = r.stdout.split('single')[-1].split()
+    assert abs(float(single) - float(acc2)) < 1e-6 and abs(float(top5_1) - float(top5_2)) < 1e-6, r.stdout + r.stderr[-2000:]
+
+def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env):
+    "Kill rank 1 while the second model trains: torchrun stops with a message naming the failure; the rerun reuses the first model"
+    out = tmp_path/'ddp'
+    args = ['reproduce', '--quick', '--models', 'fcn,resblock', '--out', str(out)]
+    p = launch(args, cli_env)
+    t0 = time.time()
+    while 'fcn' not in records(out) and p.poll() is None and time.time() - t0 < 300: time.sleep(0.1)
+    assert 'fcn' in records(out), p.stdout.read()[-3000:] if p.poll() is not None else 'fcn never finished'
+    ranks = {}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit(): continue
+        try: env = dict(l.split('=', 1) for l in Path(f'/proc/{pid}/environ').read_bytes().decode(errors='ignore').split('\0') if '=' in l)
+        except OSError: continue
+        ppid = int(Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[1]) if Path(f'/proc/{pid}/stat').exists() else None
+        if ppid == p.pid and 'RANK' in env: ranks[env['RANK']] = int(pid)
+    assert set(ranks) == {'0', '1'}, ranks
+    os.kill(ranks['1'], signal.SIGKILL)
+    log = p.communicate(timeout=120)[0]
+    assert p.returncode != 0
+    assert 'exitcode  : -9' in log and 'rank      : 1' in log, log[-2000:]
+    assert 'resblock' not in records(out)
+    all_load(out)
+    r = launch(args, cli_env); log2 = r.communicate(timeout=600)[0]
+    assert r.returncode == 0, log2[-3000:]
+    assert 'fcn: done before, reusing' in log2
+    assert set(records(out)) == {'fcn', 'resblock'}
+    all_load(out)
