@@ -20,10 +20,12 @@ How it runs, and why:
   script, or `-m module`) with the case's arguments, environment, working folder, standard streams and exit code:
   the same code path as a fresh process, less the imports. `RESNET_COURSE_FORK=0` runs plain subprocesses instead
   (the same assertions; far slower).
-- Cases run side by side (`RESNET_COURSE_TEST_WORKERS`, default 3 threads); each test waits for its own case.
+- Cases run side by side (`RESNET_COURSE_TEST_WORKERS`, default 4 threads), each command with one torch thread
+  (`RESNET_COURSE_TEST_THREADS`); each test waits for its own case.
 - Data: a private `FASTAI_HOME` whose imagenette2-160 holds 10 classes of real Imagenette images, 4 training and 2
   validation images each, so that `--quick` and default-data runs take seconds, and code without `--data` can run
-  the same cases. Cases about a learner's own folder use `--data` on conftest's 3-class `make_small_dataset`.
+  the same cases. Cases about a learner's own folder use `--data`: conftest's 3-class `make_small_dataset`, or a
+  copy of the tiny imagenette.
 - One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
 """
 import csv, hashlib, io, json, os, random, re, shlex, shutil, signal, subprocess, sys, tempfile, textwrap, threading, time
@@ -35,11 +37,12 @@ from conftest import IMAGENETTE, make_small_dataset
 
 CLI = os.environ.get('RESNET_COURSE_CLI') or str(Path(sys.executable).parent/'resnet-course')
 FORK = os.environ.get('RESNET_COURSE_FORK', '1') != '0'
-WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '3'))
+WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '4'))
+THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
 ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports
 ERROR_TIMEOUT = 60         # a command that should have refused is stopped after this long
 RUN_TIMEOUT = 300          # any other command
-SMALL = ['--size', '32', '--bs', '4', '--epochs', '1']   # a chapter model trains in seconds on the tiny data
+SMALL = ['--size', '32', '--bs', '20', '--epochs', '1']  # two batches an epoch on the tiny data: seconds per model
 
 # ----------------------------------------------------------------------------------------------------------------
 # Running the command
@@ -52,15 +55,15 @@ def parse_cli(cmd:str):
     while words and re.fullmatch(r'[A-Za-z_]\w*=.*', words[0]):
         k, v = words.pop(0).split('=', 1); env[k] = v
     if len(words) >= 3 and words[1] == '-m':
-        return env, words[0], dict(kind='module', module=words[2], preload=[words[2]]), words[3:]
+        return env, words, words[0], dict(kind='module', module=words[2], preload=[words[2]]), words[3:]
     script = Path(words[0])
     text = script.read_text(errors='replace') if script.is_file() else ''
     if text.startswith('#!') and 'python' in text.splitlines()[0]:
         preload = re.findall(r'^from (\S+) import', text, re.M)
-        return env, text.splitlines()[0][2:].strip(), dict(kind='script', path=str(script), preload=preload), words[1:]
-    return env, None, None, words
+        return env, words, text.splitlines()[0][2:].strip(), dict(kind='script', path=str(script), preload=preload), words[1:]
+    return env, words, None, None, words[1:]
 
-CLI_ENV, PYTHON, ENTRY, CLI_PREFIX = parse_cli(CLI)
+CLI_ENV, CLI_WORDS, PYTHON, ENTRY, CLI_PREFIX = parse_cli(CLI)
 
 SERVER = r'''
 import importlib, io, json, os, resource, runpy, select, signal, sys, time, traceback
@@ -157,7 +160,10 @@ class ForkServer:
     @property
     def hello(self) -> dict:
         with self.lock:
-            if self._hello is None: self._hello = self._read()
+            if self._hello is None:
+                self._hello = self._read()
+                # a child must start as a fresh process would: FASTAI_HOME, for one, is read when first needed, not at import
+                assert 'error' not in self._hello and self._hello.get('fastai_cfg_read') == 0, f'the fork server is not a clean start: {self._hello}'
             return self._hello
 
     def request(self, req:dict) -> dict:
@@ -195,11 +201,11 @@ class Proc:
                                                   stdout=str(self.out), stderr=str(self.err), rc=str(self.rcfile),
                                                   extra_memory=extra_memory))['pid']
         else:
-            cmd = [PYTHON or sys.executable, '-c', code] if code is not None else [*shlex.split(CLI), *argv]
+            cmd = [PYTHON or sys.executable, '-c', code] if code is not None else [*CLI_WORDS, *argv]   # env holds CLI_ENV
             def limit():
                 if extra_memory:
                     import resource; resource.setrlimit(resource.RLIMIT_AS, (extra_memory + (6 << 30),) * 2)
-            self.popen = subprocess.Popen([*([] if code is not None or not CLI_ENV else ['env', *[f'{k}={v}' for k, v in CLI_ENV.items()]]), *cmd],
+            self.popen = subprocess.Popen(cmd,
                                           stdin=subprocess.DEVNULL, stdout=open(self.out, 'w'), stderr=open(self.err, 'w'),
                                           env=env, cwd=cwd, preexec_fn=limit)
             self.pid = self.popen.pid
@@ -267,11 +273,11 @@ def row_id(row:dict) -> tuple: return (row.get('name'), row.get('run'))
 
 TRANSIENT = ('.lock', 'progress.pth')   # the folder lock, and progress that a run replaces every epoch and drops when it finishes
 
-def assert_nothing_lost(before:dict, after:dict, damaged=(), replaced=(), regenerated=()):
+def assert_nothing_lost(before:dict, after:dict, damaged=(), replaced=()):
     """Every file of `before` is in `after` unchanged; results tables only gain rows.
     `damaged`: files a case spoiled on purpose (or that go with one): each must be moved aside to `NAME.damaged-*`, contents kept.
     `replaced`: (name, run) of results rows that belong to a damaged run: a retrained row with that id must take their place.
-    `regenerated`: files of a retrained run that may be rebuilt (its plots)."""
+    Nothing else of a retrained run may change: training on the CPU is deterministic, so even its loss plot comes out the same."""
     problems = []
     for rel, e in before.items():
         name = Path(rel).name
@@ -290,7 +296,6 @@ def assert_nothing_lost(before:dict, after:dict, damaged=(), replaced=(), regene
         aside = [r for r, x in after.items() if r.startswith(rel + '.damaged-') and x.sha == e.sha]
         if rel in damaged:
             if not aside: problems.append(f'{rel} was damaged on purpose, but no {name}.damaged-* beside it holds what it held')
-        elif rel in regenerated and a is not None: pass
         elif a is None: problems.append(f'{rel} is gone' + (f' (moved aside as {aside[0]})' if aside else ''))
         else: problems.append(f'{rel} was changed')
     expected_aside = tuple(d + '.damaged-' for d in damaged)
@@ -305,11 +310,27 @@ def assert_unchanged(before:dict, after:dict, what:str='folder'):
     changed = sorted(k for k in set(before) & set(after) if before[k].sha != after[k].sha)
     assert not (added or removed or changed), f'The {what} changed: written {added}, removed {removed}, changed {changed}'
 
-def assert_clear_error(r:Result, *phrases, code=1, seconds=None):
-    "Outcome (A): the exit code, a message with every phrase (case-insensitive) on stderr, no traceback, soon"
-    assert r.rc == code, f'expected exit code {code}, a clear error before training:{r}'
+def number(v) -> re.Pattern:
+    "A phrase that matches the number `v` on its own, not as part of a longer number or a path"
+    return re.compile(rf'(?<![\w/.,-]){re.escape(str(v))}(?![\w/.,])')
+
+def says(text:str, phrase) -> bool:
+    "Whether `text` has `phrase`: a string (any case), a regex, or a tuple of either, any of which will do"
+    if isinstance(phrase, tuple): return any(says(text, p) for p in phrase)
+    if isinstance(phrase, re.Pattern): return bool(phrase.search(text))
+    return phrase.lower() in text.lower()
+
+def assert_clear_error(r:Result, *phrases, code=(1, 2), seconds=None):
+    """Outcome (A): exit code 1 (or 2, argparse's), a message on stderr with every phrase, no traceback, soon.
+    Every case names a phrase of its own problem, so that argparse's usage line, which lists every option, cannot pass for one."""
+    codes = code if isinstance(code, tuple) else (code,)
+    assert r.rc in codes, f'expected exit code {" or ".join(map(str, codes))}, a clear error before training:{r}'
     assert 'Traceback' not in r.output, f'a Python traceback instead of a clear message:{r}'
-    missing = [p for p in phrases if p.lower() not in r.stderr.lower()]
+    bare = r.stderr    # a message must not pass by echoing the command's own paths, such as a folder called too-large-for-memory
+    for a in sorted((a for a in r.argv if '/' in a), key=len, reverse=True): bare = bare.replace(a, '<path>')
+    has = lambda p: (says(r.stderr, p) if isinstance(p, str) and p.startswith('/') else
+                     any(has(q) for q in p) if isinstance(p, tuple) else says(bare, p))
+    missing = [p.pattern if isinstance(p, re.Pattern) else p for p in phrases if not has(p)]
     assert not missing, f'the message does not name {missing}:{r}'
     limit = seconds if seconds is not None else ERROR_SECONDS
     assert r.seconds <= limit, f'the error came after {r.seconds:.1f} s, not within {limit} s:{r}'
@@ -321,12 +342,13 @@ warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, torch
 from PIL import Image
 folder, bad, n = Path(FOLDER), [], 0
+only = None if ONLY is None else {folder/f for f in ONLY}
 try:
     from fastcore.foundation import L
     allowed = [L, np.core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
 except Exception: allowed = []
 for p in sorted(folder.rglob('*')):
-    if not p.is_file() or p.is_symlink() or '.damaged-' in p.name or p.name.startswith('.'): continue
+    if not p.is_file() or p.is_symlink() or '.damaged-' in p.name or p.name.startswith('.') or (only is not None and p not in only): continue
     try:
         if p.name == 'results.csv':
             n += 1; pd.read_csv(p, comment='#' if p.read_text().startswith('# ') else None)
@@ -372,11 +394,13 @@ class World:
         self.root = root
         self.logs = root/'logs'; self.logs.mkdir()
         self.home = root/'home'                                  # FASTAI_HOME with a tiny imagenette2-160
-        make_small_dataset(self.home/'data'/'imagenette2-160', n_classes=10, n_train=4, n_valid=2)
-        self.small3 = make_small_dataset(root/'small3')           # conftest's small dataset: 3 classes, 8 + 4 images each
         self.env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
         self.env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1', FASTAI_HOME=str(self.home), **CLI_ENV)
-        self.server = ForkServer(root, self.env) if FORK and ENTRY else None
+        if THREADS: self.env.update(OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS)
+        self.server = ForkServer(root, self.env) if FORK and ENTRY else None   # imports while the data is made
+        make_small_dataset(self.home/'data'/'imagenette2-160', n_classes=10, n_train=4, n_valid=2)
+        self.small3 = make_small_dataset(root/'small3')           # conftest's small dataset: 3 classes, 8 + 4 images each
+        self.t0, self.timeline = time.monotonic(), []
         self._base, self._base_lock, self._shared, self._shared_lock = None, threading.Lock(), {}, threading.Lock()
 
     def case_dir(self, name:str) -> Path:
@@ -389,9 +413,9 @@ class World:
 
     def python(self, code:str, timeout=RUN_TIMEOUT, **kw) -> Result: return self.start([], code=code, **kw).wait(timeout)
 
-    def unloadable(self, folder:Path) -> list:
-        "Files under `folder` (results tables, records, weights, plots) that fail to load, each with why"
-        r = self.python(f'FOLDER = {str(folder)!r}\n' + LOADER)
+    def unloadable(self, folder:Path, only=None) -> list:
+        "Files under `folder` (results tables, records, weights, plots; or just the relative paths `only`) that fail to load, each with why"
+        r = self.python(f'FOLDER, ONLY = {str(folder)!r}, {None if only is None else sorted(only)!r}\n' + LOADER)
         m = re.search(r'^LOADED (.*)$', r.stdout, re.M)
         assert r.rc == 0 and m, f'the loader itself failed:{r}'
         return json.loads(m[1])['bad']
@@ -400,7 +424,19 @@ class World:
         bad = self.unloadable(folder)
         assert not bad, f'Files in {folder} that do not load:\n  ' + '\n  '.join(bad)
 
-    def error_run(self, argv, *phrases, watch=(), env=None, code=1) -> Result:
+    def assert_final(self, out:Path):
+        "The end state of outcome (B): every file loads, and the results table has a row for every finished run's record"
+        self.assert_all_loadable(out)
+        recs = []
+        for p in sorted(out.glob('runs/*/record.json')):
+            try: recs.append((p, json.loads(p.read_text())['row']))
+            except (ValueError, KeyError, TypeError): pass
+        if recs:
+            ids = {row_id(r) for r in table_rows('results.csv', (out/'results.csv').read_text())}
+            missing = [str(p.relative_to(out)) for p, row in recs if row_id(row) not in ids]
+            assert not missing, f'results.csv has no row for the finished run(s) {missing}:\n' + (out/'results.csv').read_text()
+
+    def error_run(self, argv, *phrases, watch=(), env=None, code=(1, 2)) -> Result:
         "Outcome (A) for `argv`: a clear error naming `phrases`, and no file written or changed under `watch`"
         watch = [Path(w) for w in watch]
         before = [snapshot(w) for w in watch]
@@ -420,9 +456,6 @@ class World:
         "A results folder with one finished run of fcn and resblock, made once"
         with self._base_lock:
             if self._base is None:
-                if self.server:
-                    hello = self.server.hello
-                    assert hello.get('fastai_cfg_read') == 0, f'the fork server read the fastai config before forking: {hello}'
                 out = self.root/'base'
                 r = self.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
                 assert r.rc == 0, f'the shared finished run failed, so no case that needs earlier results can run:{r}'
@@ -462,88 +495,161 @@ def quick(out, *more): return ['reproduce', '--quick', '--models', 'fcn', '--out
 def _(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(quick(out))
-    assert r.rc == 0, r
+    assert r.rc == 0, f'the run did not complete:{r}'
     after = snapshot(out)
     assert_nothing_lost(before, after)
     assert len(table_rows('results.csv', after['results.csv'].text)) == 3, f"expected the 2 full rows and the quick one:\n{after['results.csv'].text}"
-    w.assert_all_loadable(out)
+    w.assert_final(out)
 
 @case('subset-of-models-keeps-other-rows')
 def _(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(['reproduce', '--models', 'resblock', *SMALL, '--out', out])
-    assert r.rc == 0, r
+    assert r.rc == 0, f'the run did not complete:{r}'
     after = snapshot(out)
     assert_nothing_lost(before, after)
-    w.assert_all_loadable(out)
+    w.assert_final(out)
 
 @case('run-with-other-settings-keeps-earlier-run')
 def _(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(['reproduce', '--models', 'fcn', *SMALL, '--seed', '7', '--out', out])
-    assert r.rc == 0, r
+    assert r.rc == 0, f'the run did not complete:{r}'
     after = snapshot(out)
     assert_nothing_lost(before, after)
     assert len(table_rows('results.csv', after['results.csv'].text)) == 3, after['results.csv'].text
-    w.assert_all_loadable(out)
+    w.assert_final(out)
 
 @case('second-run-into-busy-folder-refused')
 def _(w, d):
     out = w.copy_base(d); before = snapshot(out)
-    first = w.start(['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '4', '--seed', '3', '--out', out])
+    first = w.start(['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '3', '--seed', '3', '--out', out])
     t0 = time.monotonic()
     while '[1/1]' not in first.stdout_so_far() and not first.done() and time.monotonic() - t0 < 120: time.sleep(0.05)
     assert '[1/1]' in first.stdout_so_far(), f'the first run never started training:{first.wait()}'
     second = w.cli(['reproduce', '--models', 'fcn', *SMALL, '--seed', '5', '--out', out], timeout=ERROR_TIMEOUT)
     assert not first.done(), 'the first run ended before the second was refused: the case proves nothing; make the first run longer'
-    assert_clear_error(second, 'in use', '--out')
+    assert_clear_error(second, 'in use', '--out', code=1)
     r = first.wait()
     assert r.rc == 0, f'the first run did not complete:{r}'
     after = snapshot(out)
     assert_nothing_lost(before, after)
     new_runs = {Path(k).parts[1] for k in set(after) - set(before) if k.startswith('runs/')}
     assert len(new_runs) == 1, f'the refused run left files too: new run folders {sorted(new_runs)}'
-    w.assert_all_loadable(out)
+    w.assert_final(out)
+
+def finished_files(snap:dict) -> dict:
+    "The entries of a snapshot that belong to finished runs and tables: files in a run folder without a record are work in progress"
+    return {k: v for k, v in snap.items() if not (k.startswith('runs/') and f"runs/{Path(k).parts[1]}/record.json" not in snap)}
 
 @case('sigkill-20-times')
 def _(w, d):
-    "Kill a small run with SIGKILL at a random moment, 20 times in a row; nothing may fail to load, nothing finished may be lost"
-    out = w.copy_base(d)
-    args = lambda seed: ['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '2', '--seed', seed, '--out', out]
+    """Kill a quick run with SIGKILL at a random moment, 20 times in a row: no results table, record, weight file or plot may
+    fail to load, nothing finished may be lost, every run that is not killed must succeed, and the next run completes"""
+    out = d/'results'    # its own folder, so that it need not wait for the shared run; its first run is the earlier result to keep
+    args = lambda seed: quick(out, '--seed', seed)
     ref = w.cli(args(0))    # one uninterrupted run: how long a run takes here, now
-    assert ref.rc == 0, ref
-    span, rng, landed, log = 1.2 * ref.seconds, random.Random(11), 0, []
-    finished = lambda snap: {k: v for k, v in snap.items()
-                             if not (k.startswith('runs/') and f"runs/{Path(k).parts[1]}/record.json" not in snap)}
-    keep = finished(snapshot(out))
+    assert ref.rc == 0, f'the run did not complete:{ref}'
+    took, rng, landed, log, refused = [ref.seconds], random.Random(11), 0, [], []
+    keep, last = finished_files(snapshot(out)), {}   # the first check loads everything
     for i in range(20):
-        p = w.start(args(1 + i % 10))      # seeds repeat, so that later runs resume or reuse what earlier ones left
+        seed = 1 + i         # a new run each time, so that the delay covers a whole run
+        span = 1.2 * sorted(took)[len(took) // 2]   # the machine's speed drifts: every run that finishes updates the estimate
+        p = w.start(args(seed))
         delay = rng.uniform(0, span)
         while time.monotonic() - p.t0 < delay and not p.done(): time.sleep(0.01)
         p.kill(); r = p.wait()
         landed += r.rc == -signal.SIGKILL
-        log.append(f'kill {i + 1}: seed {1 + i % 10}, at {delay:.2f} s, exit {r.rc}')
-        bad = w.unloadable(out)
-        assert not bad, f'after kill {i + 1} at {delay:.2f} s, files do not load:\n  ' + '\n  '.join(bad) + '\n' + '\n'.join(log)
+        if r.rc == 0: took.append(r.seconds)
+        log.append(f'kill {i + 1}: seed {seed}, at {delay:.2f} of {span:.2f} s, exit {r.rc}' + ('' if r.rc in (0, -signal.SIGKILL) else f': {r.stderr.strip()[-300:]}'))
+        if r.rc not in (0, -signal.SIGKILL): refused.append(str(r))
         now = snapshot(out)
+        bad = w.unloadable(out, only={k for k, v in now.items() if last.get(k) != v})   # what did not change loaded before
+        assert not bad, f'after kill {i + 1} at {delay:.2f} s, files do not load:\n  ' + '\n  '.join(bad) + '\n' + '\n'.join(log)
         assert_nothing_lost(keep, now)
-        keep = finished(now)
-    final = w.cli(args(1))
+        keep, last = finished_files(now), now
+    final = w.cli(args(1))   # the first killed run again: it must complete
     assert final.rc == 0, f'the run after 20 kills did not complete:{final}\n' + '\n'.join(log)
     assert_nothing_lost(keep, snapshot(out))
-    w.assert_all_loadable(out)
-    assert landed >= 10, f'only {landed} of 20 kills hit a running process (span {span:.1f} s):\n' + '\n'.join(log)
+    w.assert_final(out)
+    (w.root/'sigkill-20-times.log').write_text('\n'.join(log) + '\n')
+    assert not refused, f'{len(refused)} run(s) between the kills failed by themselves:\n' + '\n'.join(log) + '\nThe first:' + refused[0]
+    assert landed >= 10, f'only {landed} of 20 kills hit a running process:\n' + '\n'.join(log)
+
+def open_files(pid:int, folder:Path) -> list:
+    "Files under `folder` that process `pid` (our own child) has open right now, its folder lock and write probe aside"
+    found = []
+    try: fds = os.listdir(f'/proc/{pid}/fd')
+    except OSError: return found
+    for fd in fds:
+        try: target = os.readlink(f'/proc/{pid}/fd/{fd}')
+        except OSError: continue
+        if target.startswith(f'{folder}/') and not target.endswith('/.lock') and '.write-test' not in target: found.append(target)
+    return found
+
+@case('sigkill-while-writing-results')
+def _(w, d):
+    """Random kills rarely land inside a write, which lasts milliseconds. So kill the run the moment it has a given output
+    (or its temporary file) open: the progress file, loss plot, weights, record, or a results table"""
+    out = d/'results'
+    first = w.cli(quick(out, '--seed', 0))
+    assert first.rc == 0, f'the run did not complete:{first}'
+    keep, last, log, landed = finished_files(snapshot(out)), {}, [], 0
+    targets, seeds = ['progress.pth', 'loss.png', 'model.pth', 'record.json', 'results.csv', 'results.md'], iter(range(100, 200))
+    for target in targets:
+        for attempt in range(3):     # a busy machine can hide a write of a few milliseconds from the poll: try again
+            p = w.start(quick(out, '--seed', next(seeds)))
+            hit = None
+            while not p.done() and hit is None:
+                hit = next((f for f in open_files(p.pid, out) if Path(f).name == target or Path(f).name.startswith(f'.{target}.')), None)
+                if hit is None: time.sleep(0.001)
+            if hit: p.kill()
+            r = p.wait()
+            log.append(f'{target}, try {attempt + 1}: ' + (f'killed with {hit} open, exit {r.rc}' if hit else f'never seen writing it, exit {r.rc}'))
+            assert r.rc in (0, -signal.SIGKILL), f'a run was neither killed nor successful:{r}\n' + '\n'.join(log)
+            now = snapshot(out)
+            bad = w.unloadable(out, only={k for k, v in now.items() if last.get(k) != v})
+            assert not bad, f'after a kill, files do not load:\n  ' + '\n  '.join(bad) + '\n' + '\n'.join(log)
+            assert_nothing_lost(keep, now)
+            keep, last = finished_files(now), now
+            if r.rc == -signal.SIGKILL: landed += 1; break
+    final = w.cli(quick(out, '--seed', 100))
+    assert final.rc == 0, f'the run after the kills did not complete:{final}\n' + '\n'.join(log)
+    w.assert_final(out)
+    (w.root/'sigkill-while-writing.log').write_text('\n'.join(log) + '\n')
+    assert landed >= 4, f'only {landed} of {len(targets)} outputs were caught being written:\n' + '\n'.join(log)
+
+def child_pids(pid:int) -> list:
+    try: return [int(c) for c in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
+    except OSError: return []
+
+@case('sigkill-during-training-then-rerun-at-once')
+def _(w, d):
+    "Kill a full-data run (which loads batches in worker processes) in the middle of an epoch, and start it again at once: it resumes and completes"
+    out = w.copy_base(d)
+    args = ['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '3', '--seed', '13', '--out', out]
+    p = w.start(args)
+    t0 = time.monotonic()
+    while not p.done() and time.monotonic() - t0 < 120 and not (list(out.glob('runs/fcn-*/progress.pth')) and child_pids(p.pid)): time.sleep(0.02)
+    assert not p.done(), f'the run ended before it could be killed in an epoch after the first:{p.wait()}'
+    assert child_pids(p.pid), 'the run never loaded batches in worker processes: this case needs a full-data run'
+    p.kill(); killed = p.wait()
+    assert killed.rc == -signal.SIGKILL, f'the kill did not land:{killed}'
+    r = w.cli(args)
+    assert r.rc == 0, f'the run started again right after a kill did not complete:{r}'
+    assert 'resuming after epoch' in r.stdout, f'it did not resume from the saved epoch:{r}'
+    w.assert_final(out)
 
 # 2. Never report a number that means nothing
 
 @case('bs-larger-than-training-set')
 def _(w, d):
     w.error_run(['reproduce', '--data', w.small3, '--models', 'fcn', '--size', '32', '--bs', '25', '--epochs', '1', '--out', d/'out'],
-                '--bs', '25', '24', watch=[d, w.small3])
+                '--bs', number(25), number(24), watch=[d, w.small3])
 
 def layout_error(w, d, spoil, *phrases):
     data = d/'data'; shutil.copytree(w.small3, data); spoil(data)
-    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], str(data), *phrases, watch=[d])
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], (str(data), '--data'), *phrases, watch=[d])
 
 @case('class-only-in-val')
 def _(w, d):
@@ -564,11 +670,11 @@ def _(w, d):
         from fastai.vision.all import *
         from resnet_course.reproduce import reproduce
         class NanLoss(Callback):
-            "Make the loss nan from the third batch of the second epoch on"
+            "Make the loss nan from the second batch of the second epoch on"
             def after_loss(self):
-                if self.training and (self.epoch, self.iter) >= (1, 2):
+                if self.training and (self.epoch, self.iter) >= (1, 1):
                     self.learn.loss_grad = self.learn.loss_grad * float('nan'); self.learn.loss = self.learn.loss_grad.clone()
-        try: reproduce('fcn', epochs=2, size=32, bs=4, seed=9, out={str(out)!r}, cbs=[NanLoss()])
+        try: reproduce('fcn', epochs=2, size=32, bs=10, seed=9, out={str(out)!r}, cbs=[NanLoss()])
         except Exception as e:
             print(f'RAISED {{type(e).__name__}}: {{e}}'); sys.exit(3)
         print('COMPLETED')''')
@@ -581,12 +687,12 @@ def _(w, d):
     assert not new, f'a diverged run left a record or weights: {new}'
     assert after['results.csv'].sha == before['results.csv'].sha or \
         len(table_rows('results.csv', after['results.csv'].text)) == len(table_rows('results.csv', before['results.csv'].text)), 'a diverged run added a row'
-    w.assert_all_loadable(out)
+    w.assert_final(out)
 
 # 3. Check before training
 
 @case('missing-val-folder')
-def _(w, d): layout_error(w, d, lambda data: shutil.rmtree(data/'val'), 'val/')
+def _(w, d): layout_error(w, d, lambda data: shutil.rmtree(data/'val'), re.compile(r'(?<![\w-])val/'))
 
 @case('empty-class-folder')
 def _(w, d):
@@ -614,29 +720,38 @@ def _(w, d):
     big = d/'big'    # enough training images that a batch of 512 is not refused for that reason first
     for split, n in (('train', 260), ('val', 2)):
         for wnid in ('n01440764', 'n02102040'): copy_images(IMAGENETTE/split/wnid, big/split/wnid, n, link=True)
-    w.error_run(['reproduce', '--data', big, '--size', '1024', '--bs', '512', '--epochs', '1', '--out', d/'out'], '--size', '--bs', watch=[d])
+    w.error_run(['reproduce', '--data', big, '--size', '1024', '--bs', '512', '--epochs', '1', '--out', d/'out'], '--size', '--bs', ('memory', 'GiB', 'GB'), watch=[d])
 
 # 4. Damaged state: each is detected, named, moved aside and retrained
 
-def damaged_case(w, d, spoil, which='fcn'):
+def sha256(p:Path) -> str: return hashlib.sha256(p.read_bytes()).hexdigest()
+
+def damaged_case(w, d, spoil, which='fcn', spoiled='weights'):
+    """Spoil the `spoiled` file (weights or record) of model `which` in a copy of the finished run with `spoil(out, weights, record)`,
+    rerun: the file must be named in the output, moved aside (contents kept), and the model retrained; nothing else lost"""
     out = w.copy_base(d)
     weights, record = run_files(out, which)
+    finished_before = json.loads(record.read_text()).get('finished_at')
     spoil(out, weights, record)
+    target = weights if spoiled == 'weights' else record
+    target_sha = sha256(target)
     before = snapshot(out)
     r = w.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
     assert r.rc == 0, f'the run did not complete:{r}'
+    assert str(target) in r.output, f'the output does not name the damaged file {target}:{r}'
+    aside = [p.name for p in target.parent.glob(f'{target.name}.damaged-*') if sha256(p) == target_sha]
+    assert aside, f'the damaged {target.name} was not moved aside with its contents (files now: {sorted(p.name for p in target.parent.iterdir())}):{r}'
     after = snapshot(out)
-    spoiled = [p for p in (weights, record) if rel(p, out) in before]
-    named = [p for p in spoiled if str(p) in r.output]
-    assert named, f'the output names none of the damaged files {[str(p) for p in spoiled]}:{r}'
     key = weights.parent.name.split('-', 1)[1] if weights.parent.name.startswith(which + '-') else None
-    assert_nothing_lost(before, after, damaged={rel(p, out) for p in spoiled}, replaced={(which, key)},
-                        regenerated={rel(weights.parent/'loss.png', out)})
+    assert_nothing_lost(before, after, damaged={rel(p, out) for p in (weights, record) if rel(p, out) in before},
+                        replaced={(which, key)})
     assert weights.exists() and record.exists(), f'{which} was not retrained:{r}'
     rec = json.loads(record.read_text())
+    if finished_before and 'finished_at' in rec:
+        assert rec['finished_at'] > finished_before, f'{which} was not retrained: its record is the one from before:{r}'
     if 'weights_sha256' in rec:
-        assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest(), 'the new record does not vouch for the new weights'
-    w.assert_all_loadable(out)
+        assert rec['weights_sha256'] == sha256(weights), 'the new record does not vouch for the new weights'
+    w.assert_final(out)
     return r
 
 @case('weights-truncated')
@@ -660,27 +775,35 @@ def _(w, d): damaged_case(w, d, foreign_weights(False))
 @case('weights-of-another-model-hash-rewritten')
 def _(w, d): damaged_case(w, d, foreign_weights(True))
 
+@case('weights-of-another-run-same-shapes')
+def _(w, d):
+    "Weights that load into the model but are not the ones the record was written with: only the hash can tell"
+    def spoil(out, wt, rec):
+        r = w.python(f"import torch; p = {str(wt)!r}; sd = torch.load(p, weights_only=True); k = next(iter(sd)); sd[k] = sd[k] + 0.01; torch.save(sd, p)")
+        assert r.rc == 0, f'the run did not complete:{r}'
+    damaged_case(w, d, spoil)
+
 @case('record-broken-json')
-def _(w, d): damaged_case(w, d, lambda out, wt, rec: rec.write_text(rec.read_text()[:len(rec.read_text()) // 2]))
+def _(w, d): damaged_case(w, d, lambda out, wt, rec: rec.write_text(rec.read_text()[:len(rec.read_text()) // 2]), spoiled='record')
 
 @case('record-from-other-settings')
 def _(w, d):
     def spoil(out, wt, rec):
         r = json.loads(rec.read_text()); r['settings']['seed'] = 7
         rec.write_text(json.dumps(r, indent=1))
-    damaged_case(w, d, spoil)
+    damaged_case(w, d, spoil, spoiled='record')
 
 @case('record-of-another-model')
 def _(w, d):
     def spoil(out, wt, rec): shutil.copy(run_files(out, 'resblock')[1], rec)
-    damaged_case(w, d, spoil)
+    damaged_case(w, d, spoil, spoiled='record')
 
 @case('record-missing-fields-second-model')
 def _(w, d):
     "resblock's record lost its fields: the run must not trip over it while it rebuilds the table after fcn"
     def spoil(out, wt, rec):
         r = json.loads(rec.read_text()); rec.write_text(json.dumps({'settings': r.get('settings')}))
-    damaged_case(w, d, spoil, which='resblock')
+    damaged_case(w, d, spoil, which='resblock', spoiled='record')
 
 # 5. Images a user may have
 
@@ -689,26 +812,26 @@ def _(w, d):
     data = d/'data'; shutil.copytree(w.home/'data'/'imagenette2-160', data)
     png = data/'train'/'n01440764'/'grey16.png'; write_16bit_png(png)
     r = w.cli(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'])
-    assert r.rc == 0, r
+    assert r.rc == 0, f'the run did not complete:{r}'
     assert 'grey16.png' not in r.output, f'the 16-bit image was skipped or failed:{r}'
-    w.assert_all_loadable(d/'out')
+    w.assert_final(d/'out')
 
 @case('three-class-dataset-trains')
 def _(w, d):
     "conftest's small dataset, 3 classes: fewer classes than top-5 accuracy looks at"
     r = w.cli(['reproduce', '--data', w.small3, '--models', 'fcn', *SMALL, '--out', d/'out'])
-    assert r.rc == 0, r
-    w.assert_all_loadable(d/'out')
+    assert r.rc == 0, f'the run did not complete:{r}'
+    w.assert_final(d/'out')
 
 @case('symlink-loop-in-dataset')
 def _(w, d):
     data = d/'data'; shutil.copytree(w.small3, data)
     link = data/'train'/'n01440764'/'loop'; os.symlink('..', link)
     r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
-    assert r.rc == 0, r
+    assert r.rc == 0, f'the run did not complete:{r}'
     assert '3 classes, train 24, val 12' in r.stdout, f'wrong counts:{r}'
     assert str(link) in r.output, f'no warning names the link {link}:{r}'
-    assert 'Traceback' not in r.output, r
+    assert 'Traceback' not in r.output, f'a Python traceback:{r}'
 
 # 6. Inputs at the edges: each refused clearly
 
@@ -719,15 +842,15 @@ def edge(*more, phrases, env=None, base=True):
     return run
 
 CASES.update({
-    'epochs-10**30':  edge('--epochs', str(10**30), phrases=['--epochs', str(10**30)]),
-    'seed-2**70':     edge('--seed', str(2**70), phrases=['--seed', str(2**70)]),
-    'epochs-negative': edge('--epochs', '-1', phrases=['--epochs', '-1']),
-    'epochs-zero':    edge('--epochs', '0', phrases=['--epochs', '0']),
-    'bs-negative':    edge('--bs', '-4', phrases=['--bs', '-4']),
-    'bs-zero':        edge('--bs', '0', phrases=['--bs', '0']),
-    'size-negative':  edge('--size', '-32', phrases=['--size', '-32']),
-    'seed-negative':  edge('--seed', '-1', phrases=['--seed', '-1']),
-    'size-100000':    edge('--size', '100000', phrases=['--size', '100000']),
+    'epochs-10**30':  edge('--epochs', str(10**30), phrases=['--epochs', number(10**30)]),
+    'seed-2**70':     edge('--seed', str(2**70), phrases=['--seed', number(2**70)]),
+    'epochs-negative': edge('--epochs', '-1', phrases=['--epochs', number(-1)]),
+    'epochs-zero':    edge('--epochs', '0', phrases=['--epochs', number(0)]),
+    'bs-negative':    edge('--bs', '-4', phrases=['--bs', number(-4)]),
+    'bs-zero':        edge('--bs', '0', phrases=['--bs', number(0)]),
+    'size-negative':  edge('--size', '-32', phrases=['--size', number(-32)]),
+    'seed-negative':  edge('--seed', '-1', phrases=['--seed', number(-1)]),
+    'size-100000':    edge('--size', '100000', phrases=['--size', number(100000)]),
     'device-meta':    edge('--device', 'meta', phrases=['--device', 'meta']),
     'device-mps':     edge('--device', 'mps', phrases=['--device', 'mps']),
 })
@@ -792,7 +915,7 @@ for _n in ('sorted-keys', 'swapped-bn-weight-and-bias', 'swapped-two-convs', 'mo
 # ----------------------------------------------------------------------------------------------------------------
 # Running the cases side by side
 
-FIRST = ('sigkill-20-times', 'second-run-into-busy-folder-refused')   # the longest start first
+FIRST = ('sigkill-20-times', 'sigkill-while-writing-results', 'sigkill-during-training-then-rerun-at-once', 'second-run-into-busy-folder-refused')   # the longest start first
 
 @pytest.fixture(scope='module')
 def outcomes(request, tmp_path_factory):
@@ -800,11 +923,17 @@ def outcomes(request, tmp_path_factory):
                 if it.module is request.module and hasattr(it, 'callspec') and 'case' in it.callspec.params]
     selected = sorted(dict.fromkeys(selected), key=lambda c: c not in FIRST)
     w = World(tmp_path_factory.mktemp('faults'))
+    def timed(c):
+        start = time.monotonic() - w.t0
+        try: return CASES[c](w, w.case_dir(c))
+        finally: w.timeline.append(f'{start:6.1f} {time.monotonic() - w.t0:6.1f}  {c}')
+    if w.server: threading.Thread(target=lambda: (w.root/'server.json').write_text(json.dumps(w.server.hello)), daemon=True).start()
     pool = ThreadPoolExecutor(WORKERS)
-    futures = {c: pool.submit(CASES[c], w, w.case_dir(c)) for c in selected}
+    futures = {c: pool.submit(timed, c) for c in selected}
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
     if w.server: w.server.close()
+    (w.root/'timeline.txt').write_text('\n'.join(sorted(w.timeline)) + '\n')
 
 @pytest.mark.parametrize('case', list(CASES))
 def test_fault(case, outcomes):
