@@ -32,14 +32,17 @@ def _nodes(tree):
 
 def _rename(graph, boxes:dict, frames:dict):
     "Rename the boxes and frames of torchview's `graph` in place, by their Graphviz ids; drop the depth from every box"
-    frame = None
-    for i, line in enumerate(graph.body):
+    frame, body = None, []
+    for line in graph.body:
         line = re.sub(r'<BR/>depth:\d+', '', line)
         box = re.match(r'\s*(\d+) \[label=<\s*<TABLE.*?<TD[^>]*>([^<]+)<', line, re.S)
         if box and box.group(1) in boxes: line = line.replace(f'>{box.group(2)}<', f'>{html.escape(boxes[box.group(1)])}<', 1)
         if frame in frames: line = re.sub(r'\blabel=\S+', lambda _: 'label=' + graphviz.quoting.quote(frames[frame]), line, count=1)
         frame = (re.match(r'\s*subgraph cluster_(\d+) \{', line) or [None, None])[1]
-        graph.body[i] = line
+        body.append(line)
+    # torchview declares the model's output inside the frame of the module that made it; declared at the top, it sits outside
+    out = [l for l in body if '>output-tensor<' in l]
+    graph.body = [l for l in body if l not in out] + ['\t' + l.lstrip('\t') for l in out]
 
 def model_graph(model:nn.Module,              # the model to draw
                 input_size:tuple,             # shape of the input tensor, batch first: (1, 3, 128, 128)

@@ -83,8 +83,11 @@ def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env)
     assert 'exitcode  : -9' in log and 'rank      : 1' in log, log[-2000:]
     assert 'resblock' not in records(out)
     all_load(out)
-    r = launch(args, cli_env); log2 = r.communicate(timeout=600)[0]
+    accelerate = [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+                  '--mixed_precision', 'no', '--dynamo_backend', 'no', '--no_python', CLI]
+    r = subprocess.Popen(accelerate + args, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log2 = r.communicate(timeout=600)[0]   # the rerun goes through Accelerate's launcher: the same code, the other way in
     assert r.returncode == 0, log2[-3000:]
     assert 'fcn: done before, reusing' in log2
-    assert set(records(out)) == {'fcn', 'resblock'}
+    assert set(records(out)) == {'fcn', 'resblock'} and records(out)['resblock']['settings']['world_size'] == 2
     all_load(out)
