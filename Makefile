@@ -48,15 +48,18 @@ reproduce: data
 	fi
 
 # On a GPU machine: every full-scale result behind the Results page. Trains the chapter's models into
-# nbs/results/gpu/, reruns the skip-connection experiments at 64 px, then runs and saves the full-data
-# cells (flagged full, gpu, slow) of the exercises notebook and refreshes the notebooks that show the
-# records. Commit nbs/ afterwards.
+# nbs/results/gpu/ from the fast data path (Training fast: the chapter's recipe and augmentation, served from
+# a uint8 cache on the GPU), reruns the skip-connection experiments at 64 px, benchmarks both pipelines,
+# runs the speed run, then runs and saves the full-data cells (flagged full, gpu, slow) of the exercises
+# notebook and refreshes the notebooks that show the records. Commit nbs/ afterwards.
 full-run: data
 	@$(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" || { echo "make full-run needs a CUDA GPU; on a CPU use make cpu-run"; exit 1; }
-	$(BIN)/resnet-course reproduce --lr-find --out nbs/results/gpu $(ARGS)
+	$(BIN)/resnet-course reproduce --fast --lr-find --out nbs/results/gpu $(ARGS)
 	$(BIN)/resnet-course figures --size 64 --epochs 10 --out nbs/results/gpu/figures
+	$(BIN)/resnet-course bench --out nbs/results/gpu/bench
+	$(BIN)/resnet-course speedrun --out nbs/results/gpu/speedrun
 	$(BIN)/python scripts/save_outputs.py nbs/41_exercises.ipynb --flags "full gpu slow"
-	$(BIN)/python scripts/save_outputs.py nbs/10_pooling.ipynb nbs/11_resblock.ipynb nbs/13_resnet.ipynb nbs/14_bottleneck.ipynb nbs/22_figures.ipynb nbs/results.ipynb
+	$(BIN)/python scripts/save_outputs.py nbs/10_pooling.ipynb nbs/11_resblock.ipynb nbs/13_resnet.ipynb nbs/14_bottleneck.ipynb nbs/22_figures.ipynb nbs/23_fast.ipynb nbs/results.ipynb
 
 # The same evidence at a scale two CPU cores finish in a few hours: what the course's saved CPU results come from.
 # The two smaller models train at the chapter's recipe; ResNet18 and two ResBlocks per stage at 64 px.

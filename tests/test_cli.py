@@ -113,3 +113,28 @@ def test_missing_gpu_falls_back_with_notice(cli_env, tmp_path):
     r = run(['reproduce', '--quick', '--models', 'fcn', '--device', 'cuda', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stderr[-500:]
     assert r.stdout.count('cuda was asked for but no CUDA GPU is available: training on the CPU') == 1
+
+def test_reproduce_fast_keeps_its_runs_apart(cli_env, tmp_path):
+    "--fast trains from the fast data path into its own runs; the chapter pipeline's run of the same model stays"
+    for extra in ([], ['--fast']):
+        r = run(['reproduce', '--quick', '--models', 'fcn', '--out', str(tmp_path), *extra], cli_env)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    df = pd.read_csv(tmp_path/'results.csv')
+    assert sorted(df['data path']) == ["chapter's", 'fast, crop augmentation'], df
+    assert len(list(tmp_path.glob('runs/fcn-*/record.json'))) == 2
+
+def test_bench_quick_writes_table_and_chart(cli_env, tmp_path):
+    r = run(['bench', '--quick', '--models', 'fcn', '--out', str(tmp_path)], cli_env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    df = pd.read_csv(tmp_path/'bench.csv')
+    assert df.model.tolist() == ['FCN'] and (df[['chapter loader img/s', 'fast loader img/s', 'loader speed-up']] > 0).all(axis=None)
+    assert 'measured on:' in (tmp_path/'bench.md').read_text() and (tmp_path/'bench.png').stat().st_size > 10_000
+    r = run(['bench', '--quick', '--models', 'vgg16', '--out', str(tmp_path)], cli_env)
+    assert r.returncode != 0 and 'choose from fcn,resnet18,resnet50' in r.stderr
+
+def test_speedrun_quick_writes_its_record(cli_env, tmp_path):
+    r = run(['speedrun', '--quick', '--out', str(tmp_path)], cli_env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rec = json.loads((tmp_path/'speedrun.json').read_text())
+    assert set(rec['result']) == {'top-1 %', 'training s', 'TTA top-1 %'} and len(rec['history']) == 2
+    assert 0 <= rec['result']['top-1 %'] <= 100 and rec['data'].endswith('sample')

@@ -26,7 +26,7 @@ def test_one_module_per_notebook():
 # The data flows one way: machine and files -> settings -> data -> model pieces -> models -> training -> records -> experiments -> command line.
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2,
           'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7,
-          'learner': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 10, 'cli': 12}
+          'learner': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 9, 'cli': 12}
 MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference'}
 
 def course_imports(path:Path) -> set:

@@ -20,12 +20,12 @@ def all_load(out:Path):
     for p in out.glob('runs/*/record.json'): json.loads(p.read_text())
     for p in out.glob('runs/*/*.pth'): torch.load(p, weights_only=False)
 
-@pytest.fixture(scope='module')
-def two_process_run(tmp_path_factory):
-    "One run of fcn on the sample by two gloo processes"
-    out = tmp_path_factory.mktemp('ddp')
+@pytest.fixture(scope='module', params=['chapter', 'fast'])
+def two_process_run(tmp_path_factory, request):
+    "One run of fcn on the sample by two gloo processes, from the chapter's data path and from the fast one"
+    out = tmp_path_factory.mktemp(f'ddp-{request.param}')
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
-    p = launch(['reproduce', '--quick', '--models', 'fcn', '--out', str(out)], env)
+    p = launch(['reproduce', '--quick', '--models', 'fcn', '--out', str(out), *(['--fast'] if request.param == 'fast' else [])], env)
     log = p.communicate(timeout=600)[0]
     return out, p.returncode, log
 
@@ -37,6 +37,7 @@ def test_two_processes_finish_and_write_once(two_process_run):
     assert log.count('[1/1] fcn') == 1, 'only the main process prints'
     rec = records(out)['fcn']
     assert rec['settings']['world_size'] == 2 and 'Goyal' in rec['scaling']
+    assert rec['settings']['fast'] == out.name.startswith('ddp-fast')
 
 def test_gathered_accuracy_equals_one_process(two_process_run):
     "The accuracy recorded by two processes, each validating its shard, equals one process validating all of it with the same weights"
@@ -47,11 +48,12 @@ import json, torch
 from pathlib import Path
 from resnet_course.settings import RunSettings
 from resnet_course.data import data_for
+from resnet_course.fast import fast_data_for
 from resnet_course.learner import get_learner
 from resnet_course.pooling import fcn
 rec = json.loads(next(Path({str(out)!r}).glob('runs/fcn-*/record.json')).read_text())
 s = RunSettings(**rec['settings'])
-dls = data_for(s)
+dls = fast_data_for(s, 'cpu') if s.fast else data_for(s)
 learn = get_learner(dls, fcn(dls.c), device='cpu')
 learn.model.load_state_dict(torch.load(next(Path({str(out)!r}).glob('runs/fcn-*/model.pth')), weights_only=True))
 with learn.no_bar(): loss, acc, top5 = learn.validate()
