@@ -138,3 +138,9 @@ def test_speedrun_quick_writes_its_record(cli_env, tmp_path):
     rec = json.loads((tmp_path/'speedrun.json').read_text())
     assert set(rec['result']) == {'top-1 %', 'training s', 'TTA top-1 %'} and len(rec['history']) == 2
     assert 0 <= rec['result']['top-1 %'] <= 100 and rec['data'].endswith('sample')
+
+def test_options_a_command_ignores_are_refused(cli_env, tmp_path):
+    "An option the command would silently ignore stops it before any work, naming the option and what the command uses"
+    r = run(['figures', '--quick', '--bs', '64', '--out', str(tmp_path)], cli_env)
+    assert r.returncode != 0 and 'does not use --bs' in r.stderr and '--size' in r.stderr, r.stderr[-1000:]
+    assert not any(tmp_path.iterdir())

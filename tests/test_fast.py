@@ -25,3 +25,19 @@ def test_threads_inside_a_daemon(small_dataset, tmp_path):
     p.start(); kind, arr = q.get(timeout=300); p.join(60)
     assert kind == 'thread', kind
     assert np.array_equal(arr, _build(small_dataset, tmp_path/'serial', 'serial'))
+
+def _worker_id(i):
+    "Which worker ran item `i`: process and thread, after a pause long enough for every worker to take items"
+    import os, threading, time
+    time.sleep(0.05)
+    return os.getpid(), threading.get_ident()
+
+def test_pools_really_use_several_workers():
+    "A build's pool spreads its items over its workers: processes for 'process', threads for 'thread', one for 'serial'"
+    from resnet_course.fast import decoder_pool
+    seen = {}
+    for kind in ('process', 'thread', 'serial'):
+        with decoder_pool(kind, 2) as ex: seen[kind] = set(ex.map(_worker_id, range(16), chunksize=1))
+    assert len({pid for pid, _ in seen['process']}) == 2, seen['process']
+    assert len({pid for pid, _ in seen['thread']}) == 1 and len({t for _, t in seen['thread']}) == 2, seen['thread']
+    assert len(seen['serial']) == 1
