@@ -1,6 +1,7 @@
 """Run the whole test suite and print one closing line `N passed, N failed`.
 
-Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/.
+Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/ (two workers, each test file on one worker,
+so that the torchrun tests never share a port).
 Each notebook counts as one test, each pytest test as one.
 """
 import re, subprocess, sys, time
@@ -27,7 +28,7 @@ def notebook_counts():
 
 def pytest_counts():
     "Run pytest; read its counts from the summary line"
-    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'])
+    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', '2', '--dist', 'loadfile', '--durations=12', 'tests'])
     found = lambda word: sum(int(n) for n in re.findall(rf'(\d+) {word}', out.strip().splitlines()[-1])) if out.strip() else 0
     passed, failed = found('passed'), found('failed') + found('error')
     if rc not in (0, 1) and not failed: failed = 1   # pytest could not run at all

@@ -20,12 +20,12 @@ def all_load(out:Path):
     for p in out.glob('runs/*/record.json'): json.loads(p.read_text())
     for p in out.glob('runs/*/*.pth'): torch.load(p, weights_only=False)
 
-@pytest.fixture(scope='module', params=['chapter', 'fast'])
-def two_process_run(tmp_path_factory, request):
-    "One run of fcn on the sample by two gloo processes, from the chapter's data path and from the fast one"
-    out = tmp_path_factory.mktemp(f'ddp-{request.param}')
+@pytest.fixture(scope='module')
+def two_process_run(tmp_path_factory):
+    "One run of fcn on the sample by two gloo processes (the fast data path is launched the same way in the killed-rank test)"
+    out = tmp_path_factory.mktemp('ddp')
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
-    p = launch(['reproduce', '--quick', '--models', 'fcn', '--out', str(out), *(['--fast'] if request.param == 'fast' else [])], env)
+    p = launch(['reproduce', '--quick', '--models', 'fcn', '--out', str(out)], env)
     log = p.communicate(timeout=600)[0]
     return out, p.returncode, log
 
@@ -37,7 +37,7 @@ def test_two_processes_finish_and_write_once(two_process_run):
     assert log.count('[1/1] fcn') == 1, 'only the main process prints'
     rec = records(out)['fcn']
     assert rec['settings']['world_size'] == 2 and 'Goyal' in rec['scaling']
-    assert rec['settings']['fast'] == out.name.startswith('ddp-fast')
+    assert rec['settings']['fast'] is False
 
 def test_gathered_accuracy_equals_one_process(two_process_run):
     "The accuracy recorded by two processes, each validating its shard, equals one process validating all of it with the same weights"
@@ -64,9 +64,9 @@ print('single', acc, rec['history'][-1]['accuracy'], top5, rec['history'][-1]['t
     assert abs(float(single) - float(acc2)) < 1e-6 and abs(float(top5_1) - float(top5_2)) < 1e-6, r.stdout + r.stderr[-2000:]
 
 def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env):
-    "Kill rank 1 while the second model trains: torchrun stops with a message naming the failure; the rerun reuses the first model"
+    "From the fast data path, kill rank 1 while the second model trains: torchrun stops with a message naming the failure; the rerun reuses the first model"
     out = tmp_path/'ddp'
-    args = ['reproduce', '--quick', '--models', 'fcn,resblock', '--out', str(out)]
+    args = ['reproduce', '--quick', '--fast', '--models', 'fcn,resblock', '--out', str(out)]
     p = launch(args, cli_env)
     t0 = time.time()
     while 'fcn' not in records(out) and p.poll() is None and time.time() - t0 < 300: time.sleep(0.1)
@@ -92,4 +92,5 @@ def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env)
     assert r.returncode == 0, log2[-3000:]
     assert 'fcn: done before, reusing' in log2
     assert set(records(out)) == {'fcn', 'resblock'} and records(out)['resblock']['settings']['world_size'] == 2
+    assert all(r['settings']['fast'] and r['row']['data path'] == 'fast, crop augmentation' for r in records(out).values())
     all_load(out)
