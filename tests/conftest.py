@@ -6,12 +6,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent/'resnet-course')
 IMAGENETTE = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()/'data'/'imagenette2-160'
 
-@pytest.fixture
-def cli_env(tmp_path):
+def learner_env() -> dict:
     "Environment for running the CLI as a learner would: sample mode off unless asked, non-interactive plots"
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
     env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1')
     return env
+
+@pytest.fixture
+def cli_env(): return learner_env()
+
+@pytest.fixture(scope='session')
+def runner(tmp_path_factory):
+    """Runs commands and Python code, each in a process forked from one that has imported the course's command line and
+    nothing from a notebook (tests/cli_runner.py); one per pytest worker"""
+    from cli_runner import Runner
+    r = Runner(tmp_path_factory.mktemp('runner'), learner_env())
+    yield r
+    r.close()
 
 def make_small_dataset(root:Path, n_classes:int=3, n_train:int=8, n_valid:int=4) -> Path:
     "An ImageNet-style folder of real Imagenette images: `n_classes` classes, `n_train` and `n_valid` images each"
@@ -26,3 +37,11 @@ def make_small_dataset(root:Path, n_classes:int=3, n_train:int=8, n_valid:int=4)
 def small_dataset(tmp_path):
     "A 3-class ImageNet-style folder of real images, small enough to train on in seconds"
     return make_small_dataset(tmp_path/'small')
+
+# The longest tests first, so that pytest-xdist's two workers finish together rather than one waiting on a late long test.
+LONGEST_FIRST = ('test_faults.py', 'test_scaling.py', 'test_cli.py::test_reproduce_quick', 'test_package.py::test_experiments',
+                 'test_site.py', 'test_cli.py::test_interrupted')
+
+def pytest_collection_modifyitems(items):
+    rank = lambda item: next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
+    items.sort(key=rank)   # stable: the order within each rank stays as collected

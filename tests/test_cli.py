@@ -1,45 +1,50 @@
-"The `resnet-course` command, run as a learner runs it: in a subprocess, on the real datasets."
-import json, signal, subprocess, time
-from pathlib import Path
-import pandas as pd
-from conftest import CLI, ROOT
+"""The `resnet-course` command, run as a learner runs it: its own process, on the real datasets.
 
-def run(args, env, timeout=600, cwd=ROOT):
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+Each command is forked from a server that has already imported it (tests/cli_runner.py): the same entry point, arguments,
+environment, folder, streams, Ctrl-C handling and exit code as a fresh process, without 10-40 s of imports per command."""
+import json, time
+from pathlib import Path
+import pandas as pd, pytest
+from conftest import ROOT
+
+@pytest.fixture
+def run(runner):
+    "run(args, env, timeout, cwd): the finished command, with `returncode`, `stdout` and `stderr`"
+    return lambda args, env=None, timeout=600, cwd=ROOT: runner.cli(args, env=env, cwd=cwd, timeout=timeout)
 
 def records(out:Path) -> dict:
     "name -> record of every finished run in `out`"
     return {p.parent.name.rsplit('-', 1)[0]: json.loads(p.read_text()) for p in out.glob('runs/*/record.json')}
 
-def test_data_reports_real_counts(cli_env):
+def test_data_reports_real_counts(run, cli_env):
     r = run(['data'], cli_env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'train 9,469 (expected 9,469), val 3,925 (expected 3,925)' in r.stdout
     assert 'training 60,000' in r.stdout and 'testing 10,000' in r.stdout
     assert 'Warning' not in r.stderr, r.stderr
 
-def test_data_checks_any_imagenet_style_folder(cli_env, small_dataset):
+def test_data_checks_any_imagenet_style_folder(run, cli_env, small_dataset):
     r = run(['data', '--data', str(small_dataset)], cli_env)
     assert r.returncode == 0 and '3 classes, train 24, val 12' in r.stdout, r.stdout + r.stderr
     (small_dataset/'val').rename(small_dataset/'valid')
     r = run(['data', '--data', str(small_dataset)], cli_env)
     assert r.returncode == 1 and 'has no val/ folder' in r.stdout, r.stdout + r.stderr
 
-def test_bad_command_is_refused(cli_env):
+def test_bad_command_is_refused(run, cli_env):
     r = run(['train'], cli_env)
     assert r.returncode == 2 and "invalid choice: 'train'" in r.stderr
 
-def test_unknown_model_names_the_choices(cli_env, tmp_path):
+def test_unknown_model_names_the_choices(run, cli_env, tmp_path):
     r = run(['reproduce', '--quick', '--models', 'fcn,resnet9', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 1
     assert 'resnet9' in r.stderr and 'choose from fcn,resblock,resblock2,resnet18,resnet50' in r.stderr
     assert not (tmp_path/'results.csv').exists()
 
-def test_non_numeric_epochs_refused(cli_env):
+def test_non_numeric_epochs_refused(run, cli_env):
     r = run(['reproduce', '--epochs', 'many'], cli_env)
     assert r.returncode == 2 and '--epochs' in r.stderr
 
-def test_missing_dataset_fails_fast_with_fix(cli_env, tmp_path):
+def test_missing_dataset_fails_fast_with_fix(run, cli_env, tmp_path):
     env = dict(cli_env, FASTAI_HOME=str(tmp_path/'empty_home'))
     t0 = time.time()
     r = run(['reproduce', '--quick', '--models', 'fcn', '--out', str(tmp_path/'out')], env, timeout=120)
@@ -48,7 +53,7 @@ def test_missing_dataset_fails_fast_with_fix(cli_env, tmp_path):
     assert time.time() - t0 < 60
     assert not list((tmp_path/'empty_home').rglob('*.JPEG'))
 
-def test_reproduce_quick_writes_table_and_curves(cli_env, tmp_path):
+def test_reproduce_quick_writes_table_and_curves(run, cli_env, tmp_path):
     "The quick run, as `make reproduce` runs it on a CPU: its default folder, every model, the table and a record per model"
     r = run(['reproduce', '--quick'], cli_env, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -63,27 +68,28 @@ def test_reproduce_quick_writes_table_and_curves(cli_env, tmp_path):
     assert '| ResNet18' in (out/'results.md').read_text()
     assert 'they show that every step runs, not how good the models are' in r.stdout
 
-def test_interrupted_run_resumes_without_retraining(cli_env, tmp_path):
+def test_interrupted_run_resumes_without_retraining(run, runner, cli_env, tmp_path):
     "Interrupt a run (Ctrl-C) after its first model is done; the rerun reuses that model's record and weights."
-    args = [CLI, 'reproduce', '--quick', '--models', 'fcn,resnet50', '--out', str(tmp_path)]
-    proc = subprocess.Popen(args, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = ['reproduce', '--quick', '--models', 'fcn,resblock', '--out', str(tmp_path)]
+    proc = runner.start(args, env=cli_env, cwd=ROOT)
     t0 = time.time()
-    while 'fcn' not in records(tmp_path) and proc.poll() is None and time.time() - t0 < 120: time.sleep(0.05)
-    assert 'fcn' in records(tmp_path), 'the first model never finished'
-    proc.send_signal(signal.SIGINT); proc.wait(timeout=60)
-    assert 'resnet50' not in records(tmp_path), 'the run should have been interrupted during resnet50'
+    while 'fcn' not in records(tmp_path) and not proc.done() and time.time() - t0 < 120: time.sleep(0.05)
+    assert 'fcn' in records(tmp_path), 'the first model never finished' + str(proc.wait(1) if proc.done() else '')
+    proc.interrupt(); r = proc.wait(60)
+    assert r.rc != 0 and 'KeyboardInterrupt' in r.stderr, r
+    assert 'resblock' not in records(tmp_path), 'the run should have been interrupted during resblock'
     weights = next(tmp_path.glob('runs/fcn-*/model.pth')); mtime = weights.stat().st_mtime
-    r = subprocess.run(args, env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run(args, cli_env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'fcn: done before, reusing' in r.stdout
     assert weights.stat().st_mtime == mtime
-    assert records(tmp_path)['resnet50']['row']['model'] == 'ResNet50 (bottleneck)'
+    assert records(tmp_path)['resblock']['row']['model'] == 'ResBlock per stage'
     assert len(pd.read_csv(tmp_path/'results.csv')) == 2
 
-def test_killed_run_resumes_from_its_last_epoch(cli_env, tmp_path, small_dataset):
+def test_killed_run_resumes_from_its_last_epoch(run, runner, cli_env, tmp_path, small_dataset):
     "Kill a 4-epoch run on a small real dataset during epoch 3; the rerun continues from epoch 3, and its record covers all 4 epochs"
-    args = [CLI, 'reproduce', '--data', str(small_dataset), '--models', 'fcn', '--epochs', '4', '--size', '32', '--bs', '8', '--out', str(tmp_path)]
-    proc = subprocess.Popen(args, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = ['reproduce', '--data', str(small_dataset), '--models', 'fcn', '--epochs', '4', '--size', '32', '--bs', '8', '--out', str(tmp_path)]
+    proc = runner.start(args, env=cli_env, cwd=ROOT)
     progress = lambda: next(tmp_path.glob('runs/fcn-*/progress.pth'), None)
     t0 = time.time()
     import torch
@@ -91,30 +97,30 @@ def test_killed_run_resumes_from_its_last_epoch(cli_env, tmp_path, small_dataset
         p = progress()
         try: return torch.load(p, weights_only=False)['epochs_done'] if p else 0
         except Exception: return 0
-    while epochs_done() < 2 and proc.poll() is None and time.time() - t0 < 300: time.sleep(0.1)
-    assert epochs_done() >= 2, proc.stdout.read()[-2000:] if proc.poll() is not None else 'no progress after 300 s'
-    proc.kill(); proc.wait()
+    while epochs_done() < 2 and not proc.done() and time.time() - t0 < 300: time.sleep(0.1)
+    assert epochs_done() >= 2, str(proc.wait(1)) if proc.done() else 'no progress after 300 s'
+    proc.kill(); proc.wait(60)
     assert 'fcn' not in records(tmp_path)
-    r = subprocess.run(args, env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run(args, cli_env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert 'resuming after epoch' in r.stdout
     rec = records(tmp_path)['fcn']
     assert [h['epoch'] for h in rec['history']] == [1, 2, 3, 4]
     assert not progress()
 
-def test_unknown_device_is_refused(cli_env, tmp_path):
+def test_unknown_device_is_refused(run, cli_env, tmp_path):
     for dev, msg in (('gpu0', "use 'cuda' or 'cpu'"), ('mps', "only on 'cuda'"), ('meta', "only on 'cuda'")):
         r = run(['reproduce', '--quick', '--models', 'fcn', '--device', dev, '--out', str(tmp_path)], cli_env)
         assert r.returncode == 1 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr[-500:]
 
-def test_missing_gpu_falls_back_with_notice(cli_env, tmp_path):
+def test_missing_gpu_falls_back_with_notice(run, cli_env, tmp_path):
     import pytest, torch
     if torch.cuda.is_available(): pytest.skip('this machine has a GPU: there is nothing to fall back from')
     r = run(['reproduce', '--quick', '--models', 'fcn', '--device', 'cuda', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stderr[-500:]
     assert r.stdout.count('cuda was asked for but no CUDA GPU is available: training on the CPU') == 1
 
-def test_reproduce_fast_keeps_its_runs_apart(cli_env, tmp_path):
+def test_reproduce_fast_keeps_its_runs_apart(run, cli_env, tmp_path):
     "--fast trains from the fast data path into its own runs; the chapter pipeline's run of the same model stays"
     for extra in ([], ['--fast']):
         r = run(['reproduce', '--quick', '--models', 'fcn', '--out', str(tmp_path), *extra], cli_env)
@@ -123,7 +129,7 @@ def test_reproduce_fast_keeps_its_runs_apart(cli_env, tmp_path):
     assert sorted(df['data path']) == ["chapter's", 'fast, crop augmentation'], df
     assert len(list(tmp_path.glob('runs/fcn-*/record.json'))) == 2
 
-def test_bench_quick_writes_table_and_chart(cli_env, tmp_path):
+def test_bench_quick_writes_table_and_chart(run, cli_env, tmp_path):
     r = run(['bench', '--quick', '--models', 'fcn', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     df = pd.read_csv(tmp_path/'bench.csv')
@@ -132,14 +138,14 @@ def test_bench_quick_writes_table_and_chart(cli_env, tmp_path):
     r = run(['bench', '--quick', '--models', 'vgg16', '--out', str(tmp_path)], cli_env)
     assert r.returncode != 0 and 'choose from fcn,resnet18,resnet50' in r.stderr
 
-def test_speedrun_quick_writes_its_record(cli_env, tmp_path):
+def test_speedrun_quick_writes_its_record(run, cli_env, tmp_path):
     r = run(['speedrun', '--quick', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     rec = json.loads((tmp_path/'speedrun.json').read_text())
     assert set(rec['result']) == {'top-1 %', 'training s', 'TTA top-1 %'} and len(rec['history']) == 2
     assert 0 <= rec['result']['top-1 %'] <= 100 and rec['data'].endswith('sample')
 
-def test_options_a_command_ignores_are_refused(cli_env, tmp_path):
+def test_options_a_command_ignores_are_refused(run, cli_env, tmp_path):
     "An option the command would silently ignore stops it before any work, naming the option and what the command uses"
     r = run(['figures', '--quick', '--bs', '64', '--out', str(tmp_path)], cli_env)
     assert r.returncode != 0 and 'does not use --bs' in r.stderr and '--size' in r.stderr, r.stderr[-1000:]

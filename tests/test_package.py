@@ -1,6 +1,7 @@
 "The package is what the notebooks export, its modules import in the direction the data flows, and it works outside the notebooks."
 import ast, json, shutil, subprocess, sys, textwrap
 from pathlib import Path
+import pytest
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -55,29 +56,37 @@ def test_import_is_quiet():
     r = subprocess.run([sys.executable, '-W', 'default', '-c', 'import resnet_course.cli'], capture_output=True, text=True)
     assert r.returncode == 0 and 'jit' not in r.stderr, r.stderr
 
-def test_experiments_run_from_the_installed_package(tmp_path, cli_env):
-    "Each exported experiment, imported in a plain Python process (no notebook globals), runs on the sample"
-    code = textwrap.dedent(f'''
-        from fastai.vision.all import *
-        from resnet_course.data import get_data, get_mnist_data
-        from resnet_course.exercises import compare_mnist_nets, label_smoothing_runs
-        from resnet_course.figures import degradation_curves, loss_surface, depth_net
-        from resnet_course.reproduce import reproduce
+EXPERIMENTS = {   # each exported experiment, and what it must return on the sample
+    'compare_mnist_nets': """
+        from resnet_course.data import get_mnist_data
+        from resnet_course.exercises import compare_mnist_nets
         mnist = compare_mnist_nets(get_mnist_data(sample=True), epochs=1)
-        assert mnist.parameters.tolist() == [24058, 33658], mnist
-        ls = label_smoothing_runs(epochs=(1,), sample=True)
-        assert len(ls) == 2
+        assert mnist.parameters.tolist() == [24058, 33658], mnist""",
+    'label_smoothing_runs': """
+        from resnet_course.exercises import label_smoothing_runs
+        assert len(label_smoothing_runs(epochs=(1,), sample=True)) == 2""",
+    'degradation_curves': """
+        from resnet_course.data import get_data
+        from resnet_course.figures import degradation_curves
         dls = get_data(URLs.IMAGENETTE_160, presize=40, size=32, bs=32, sample=True)
-        curves = degradation_curves(dls, depths=(8,), epochs=1, width=4)
-        assert len(curves) == 2
+        assert len(degradation_curves(dls, depths=(8,), epochs=1, width=4)) == 2""",
+    'loss_surface': """
+        from resnet_course.data import get_data
+        from resnet_course.figures import loss_surface, depth_net
+        dls = get_data(URLs.IMAGENETTE_160, presize=40, size=32, bs=32, sample=True)
         alphas, losses = loss_surface(depth_net(8, True, width=4), [dls.valid.one_batch()], steps=3)
-        assert losses.shape == (3, 3)
-        df = reproduce('fcn', sample=True, out={str(tmp_path/'out')!r})
-        assert df.name.tolist() == ['fcn']
-        print('all ran')
-    ''')
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=600)
-    assert r.returncode == 0 and 'all ran' in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+        assert losses.shape == (3, 3)""",
+    'reproduce': """
+        from resnet_course.reproduce import reproduce
+        assert reproduce('fcn', sample=True, out='out').name.tolist() == ['fcn']""",
+}
+
+@pytest.mark.parametrize('name', list(EXPERIMENTS))
+def test_experiments_run_from_the_installed_package(name, runner, tmp_path):
+    "Each exported experiment, imported in a plain Python process (no notebook globals), runs on the sample"
+    code = 'from fastai.vision.all import *' + textwrap.dedent(EXPERIMENTS[name]) + "\nprint('ran')\n"
+    r = runner.python(code, cwd=tmp_path, timeout=600)
+    assert r.rc == 0 and 'ran' in r.stdout, r
 
 def test_readme_is_generated_from_index():
     sys.path.insert(0, str(ROOT/'scripts'))

@@ -4,6 +4,8 @@ from pathlib import Path
 import pandas as pd, pytest, torch
 from conftest import CLI, ROOT
 
+pytestmark = pytest.mark.xdist_group('torchrun')   # one worker runs this file's tests: they share a module fixture, and torchrun's port
+
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
 
 def launch(args, env, **kw):
@@ -20,7 +22,7 @@ def all_load(out:Path):
     for p in out.glob('runs/*/record.json'): json.loads(p.read_text())
     for p in out.glob('runs/*/*.pth'): torch.load(p, weights_only=False)
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
 def two_process_run(tmp_path_factory):
     "One run of fcn on the sample by two gloo processes (the fast data path is launched the same way in the killed-rank test)"
     out = tmp_path_factory.mktemp('ddp')
@@ -39,7 +41,7 @@ def test_two_processes_finish_and_write_once(two_process_run):
     assert rec['settings']['world_size'] == 2 and 'Goyal' in rec['scaling']
     assert rec['settings']['fast'] is False
 
-def test_gathered_accuracy_equals_one_process(two_process_run):
+def test_gathered_accuracy_equals_one_process(two_process_run, runner):
     "The accuracy recorded by two processes, each validating its shard, equals one process validating all of it with the same weights"
     out, rc, log = two_process_run
     assert rc == 0, log[-3000:]
@@ -59,7 +61,7 @@ learn.model.load_state_dict(torch.load(next(Path({str(out)!r}).glob('runs/fcn-*/
 with learn.no_bar(): loss, acc, top5 = learn.validate()
 print('single', acc, rec['history'][-1]['accuracy'], top5, rec['history'][-1]['top_k_accuracy'])
 '''
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    r = runner.python(code, timeout=300)   # a process of its own, forked from one that has imported the package
     single, acc2, top5_1, top5_2 = r.stdout.split('single')[-1].split()
     assert abs(float(single) - float(acc2)) < 1e-6 and abs(float(top5_1) - float(top5_2)) < 1e-6, r.stdout + r.stderr[-2000:]
 

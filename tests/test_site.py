@@ -7,16 +7,18 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT/'scripts'))
 import build_site
 
+pytestmark = pytest.mark.xdist_group('site')   # one worker runs this file's tests: they share a module fixture
+
 CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-dev-shm-usage', '--no-first-run', '--disable-component-update', '--window-size=1400,1000']
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp('site')
     pages = build_site.build(out)
     return out, pages
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
 def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
