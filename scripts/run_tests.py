@@ -1,7 +1,7 @@
 """Run the whole test suite and print one closing line `N passed, N failed`.
 
-Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/ (two workers; the tests of a file marked with an
-xdist_group stay on one worker, so that module fixtures run once and torchrun tests never share a port).
+Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/ (two workers; the tests of the files that share a
+costly fixture stay on one worker, see conftest.SHARED_FIXTURE_FILES, so that it is built once and torchrun tests never share a port).
 Each notebook counts as one test, each pytest test as one.
 """
 import os, re, subprocess, sys, time
@@ -33,7 +33,7 @@ def notebook_counts():
 
 def pytest_counts():
     "Run pytest; read its counts from the summary line"
-    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'loadgroup', '--durations=12', 'tests'])
+    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'load', '--durations=12', 'tests'])
     found = lambda word: sum(int(n) for n in re.findall(rf'(\d+) {word}', out.strip().splitlines()[-1])) if out.strip() else 0
     passed, failed = found('passed'), found('failed') + found('error')
     if rc not in (0, 1) and not failed: failed = 1   # pytest could not run at all

@@ -30,7 +30,6 @@ from conftest import IMAGENETTE, make_small_dataset
 
 from cli_runner import Proc, Result, Runner
 
-pytestmark = pytest.mark.xdist_group('faults')   # one worker runs this file's tests: they share a module fixture
 WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '4'))
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
 ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports

@@ -4,7 +4,6 @@ from pathlib import Path
 import pandas as pd, pytest, torch
 from conftest import CLI, ROOT
 
-pytestmark = pytest.mark.xdist_group('torchrun')   # one worker runs this file's tests: they share a module fixture, and torchrun's port
 
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
 
