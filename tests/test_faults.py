@@ -21,14 +21,13 @@ How it runs, and why:
   copy of the tiny imagenette.
 - One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
 """
-import csv, hashlib, io, json, os, random, re, shlex, shutil, signal, subprocess, sys, tempfile, textwrap, threading, time
+import csv, hashlib, io, json, os, random, re, shutil, signal, subprocess, sys, textwrap, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 import pytest
 from conftest import IMAGENETTE, make_small_dataset
-
-from cli_runner import Proc, Result, Runner
+from cli_runner import Result, Runner
 
 WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '4'))
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores

@@ -4,7 +4,6 @@ from pathlib import Path
 import pandas as pd, pytest, torch
 from conftest import CLI, ROOT
 
-
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
 
 def launch(args, env, **kw):

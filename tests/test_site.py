@@ -7,7 +7,6 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT/'scripts'))
 import build_site
 
-
 CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-dev-shm-usage', '--no-first-run', '--disable-component-update', '--window-size=1400,1000']
 
