@@ -71,7 +71,7 @@ def main(
     models:str=None,     # models, comma-separated (default: all the chapter's; bench: fcn,resnet18,resnet50; speedrun: resnet50)
     epochs:int=None,     # epochs for every model (default: the chapter's, 1 with --quick; figures: 3)
     size:int=None,       # training crop size in pixels (default: the chapter's, 128 or 224; figures: 32)
-    bs:int=None,         # batch size (default: the chapter's, 128 or 64)
+    bs:int=None,         # batch size (default: the chapter's, 128)
     seed:int=42,         # random seed
     out:str=None,        # results folder (default: results/full or results/sample; figures: results/figures)
     quick:bool=False,    # train on the sample: seconds per model on a CPU

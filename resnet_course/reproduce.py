@@ -49,7 +49,7 @@ CHAPTER_MODELS = {
     'resblock':  ChapterModel('ResBlock per stage', resblock_fcn, 66.8),
     'resblock2': ChapterModel('two ResBlocks per stage', resblock2_fcn, 69.3),
     'resnet18':  ChapterModel('ResNet18', resnet18, 75.7),
-    'resnet50':  ChapterModel('ResNet50 (bottleneck)', resnet50, 87.3, epochs=20, size=224, presize=320, bs=64),
+    'resnet50':  ChapterModel('ResNet50 (bottleneck)', resnet50, 87.3, epochs=20, size=224, presize=320),
 }
 
 # %% ../nbs/21_reproduce.ipynb #234a4724
@@ -228,7 +228,7 @@ def reproduce(
     models:str|list=','.join(CHAPTER_MODELS), # models to train, comma-separated
     epochs:int=None,     # epochs for every model (default: the chapter's; 1 on the sample)
     size:int=None,       # training crop size for every model (default: the chapter's)
-    bs:int=None,         # batch size (default: the chapter's, 128, or 64 for ResNet50)
+    bs:int=None,         # batch size (default: the chapter's, 128 for every model)
     seed:int=42,         # random seed
     out:str|Path=None,   # results folder (default: results/full, or results/sample)
     sample:bool=False,   # train on the sample: seconds per model on a CPU
