@@ -9,7 +9,7 @@ ARGS ?=
 # Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
 PINS ?=
 
-.PHONY: setup data browser graphviz reproduce full-run cpu-run test check-clean docs readme clean-nbs export
+.PHONY: setup data browser graphviz reproduce full-run cpu-run test check-clean docs readme clean-nbs export outputs
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ cpu-run: data
 
 test: data browser graphviz
 	$(BIN)/python scripts/run_tests.py
+
+# Runs every notebook and saves its outputs (what readers of the site see), clearing those of sample training; fails,
+# naming them, if a cell meant to show something keeps no output.
+outputs: data graphviz
+	$(BIN)/python scripts/save_outputs.py
 
 # What nbdev's own CI checks: after nbdev-clean and nbdev-export, git sees no change.
 check-clean: setup

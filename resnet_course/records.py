@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/records.html.md"""
 
 # %% ../nbs/20_records.ipynb #70e684bb
 from __future__ import annotations
-import json, warnings
+import json, os, warnings
 from dataclasses import asdict
 from fastai.vision.all import *
 from .files import *
@@ -14,7 +14,7 @@ from .settings import *
 
 # %% auto #0
 __all__ = ['RunFolder', 'finished_records', 'rebuild_results', 'read_results', 'results_root', 'best_record', 'describe',
-           'show_training']
+           'show_training', 'show_interpretation']
 
 # %% ../nbs/20_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -29,6 +29,7 @@ class RunFolder:
         self.path = Path(out)/'runs'/f'{name}-{s.key}'
         self.record, self.weights, self.progress = self.path/'record.json', self.path/'model.pth', self.path/'progress.pth'
         self.loss_plot, self.lr_plot = self.path/'loss.png', self.path/'lr_find.png'
+        self.confusion, self.confusion_plot, self.top_losses_plot = self.path/'confusion.json', self.path/'confusion.png', self.path/'top_losses.png'
     def __repr__(self): return f'RunFolder({self.path})'
 
 # %% ../nbs/20_records.ipynb #a0e3be2d
@@ -119,7 +120,8 @@ def read_results(out:Path|str) -> pd.DataFrame|None:
 
 # %% ../nbs/20_records.ipynb #863dd44b
 def results_root() -> Path:
-    "The course's saved results: `results/` beside the notebooks"
+    "The course's saved results: `$RESNET_COURSE_RESULTS` if set (a hosted kernel's install cell sets it), else `results/` beside the notebooks"
+    if os.environ.get('RESNET_COURSE_RESULTS'): return Path(os.environ['RESNET_COURSE_RESULTS'])
     for p in (Path('results'), Path('nbs')/'results'):
         if p.is_dir(): return p
     return Path('results')
@@ -159,4 +161,16 @@ def show_training(name:str, root:Path=None) -> dict|None:
         hist['time'] = hist.pop('seconds').map(_mmss)
         display(hist.style.hide(axis='index').format(precision=4))
     if (folder/'loss.png').exists(): display(DisplayImage(filename=str(folder/'loss.png')))
+    show_interpretation(folder)
     return rec
+
+def show_interpretation(folder:Path):
+    "Display what a finished run's model gets wrong, if its folder holds it: the confusion matrix and the images with the largest losses"
+    from IPython.display import Markdown, Image as DisplayImage, display
+    if not (folder/'confusion.json').exists(): return
+    cm = json.loads((folder/'confusion.json').read_text())
+    pairs = '; '.join(f'{a} taken for {b} {n} times' for a, b, n in cm['most confused'][:3])
+    display(Markdown(f"**What it gets wrong.** The confusion matrix over the validation set (rows: the true class; columns: the prediction). "
+                     f"Its diagonal gives the top-1 accuracy, {cm['top-1 %']}%. The most frequent confusions: {pairs}."))
+    for f in ('confusion.png', 'top_losses.png'):
+        if (folder/f).exists(): display(DisplayImage(filename=str(folder/f)))

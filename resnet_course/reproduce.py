@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/reproduce.html.md"""
 
 # %% ../nbs/21_reproduce.ipynb #b782700b
 from __future__ import annotations
-import tempfile, time
+import json, math, tempfile, time
 from dataclasses import dataclass, replace
 from contextlib import nullcontext
 from datetime import date, datetime
@@ -27,9 +27,10 @@ from .bottleneck import resnet50
 from .fast import fast_data_for, fast_learner
 
 # %% auto #0
-__all__ = ['CHAPTER_MODELS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe', 'check_out', 'check_memory',
-           'preflight', 'chapter_learner', 'ResumedRecorder', 'resume', 'SaveProgress', 'train', 'find_lr', 'record',
-           'train_chapter_model', 'default_out', 'reproduce']
+__all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
+           'check_out', 'check_memory', 'preflight', 'chapter_learner', 'ResumedRecorder', 'resume', 'SaveProgress',
+           'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model',
+           'default_out', 'print_summary', 'reproduce']
 
 # %% ../nbs/21_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -196,6 +197,34 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
                                            'versions': versions(), 'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 
+# %% ../nbs/21_reproduce.ipynb #b8e2d4f3
+def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
+    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses into `run`'s folder"
+    interp = ClassificationInterpretation.from_learner(learn)
+    cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
+    interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
+    atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
+    interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))))
+    atomic_savefig(plt.gcf(), run.top_losses_plot, dpi=80, bbox_inches='tight'); plt.close('all')
+    out = {'classes': vocab, 'matrix': cm.tolist(), 'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
+           'most confused': [[a, b, int(n)] for a, b, n in interp.most_confused(min_val=1)[:5]]}
+    atomic_write(run.confusion, json.dumps(out, indent=1))
+    return out
+
+def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
+    "Save the interpretation of a finished full-data run whose weights are kept but whose interpretation is missing"
+    if run.confusion.exists() or not run.weights.exists(): return None
+    rec = run.finished()
+    if rec is None or rec['settings']['sample'] or not is_main(): return None
+    s = RunSettings(**rec['settings'])
+    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s)
+    model = CHAPTER_MODELS[name].make(rec['n_out'])
+    if run.finished(model) is None: return None                  # weights that fail their hash or do not load are moved aside
+    learn = get_learner(dls, model, device=device)
+    if s.fast: learn = fast_learner(learn)
+    print(f"{name}: saving the confusion matrix and top losses of {run.path}")
+    return save_interpretation(learn, run)
+
 # %% ../nbs/21_reproduce.ipynb #974d9ce5
 def train_chapter_model(
     name:str,            # key of `CHAPTER_MODELS`
@@ -212,6 +241,7 @@ def train_chapter_model(
     if rec is not None and run.weights.exists(): rec = main_first(run.finished, CHAPTER_MODELS[name].make(rec['n_out']))   # check the weights load
     if rec is not None:
         if is_main(): print(f"{name}: done before, reusing {run.record}" + ('' if run.weights.exists() else ' (its weights are not kept here)'))
+        interpret_finished(name, run, device)
         return rec['row']
     dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s)
     learn = chapter_learner(name, dls, s, run, device, cbs)
@@ -219,10 +249,29 @@ def train_chapter_model(
     start, history = resume(learn, run)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     hist = train(learn, s, run, start, history, device)
-    return record(run, learn, name, s, hist, extra)['row'] if is_main() else None
+    if not is_main(): return None
+    rec = record(run, learn, name, s, hist, extra)
+    if not s.sample: save_interpretation(learn, run)
+    return rec['row']
 
 # %% ../nbs/21_reproduce.ipynb #38611c67
 def default_out(sample:bool) -> Path: return Path('results')/('sample' if sample else 'full')
+
+SUMMARY_COLUMNS = {'model': 'model', 'size': 'size', 'epochs': 'epochs', 'bs': 'bs', 'top-1 %': 'top-1', 'top-5 %': 'top-5',
+                   's/epoch': 's/epoch', 'book top-1 %': 'book'}   # the results table's columns, and their short names here
+
+def print_summary(shown:pd.DataFrame, out:Path, sample:bool):
+    "Print the rows of this run in under 100 columns, say what they mean, and where the full table and the real results are"
+    print('\n' + shown[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS).to_markdown(index=False))
+    print("top-1, top-5: accuracy in %; book: the book's top-1 for the model.")
+    print(f"Data: {', '.join(shown.data.unique())}. Trained on {', '.join(shown.hardware.unique())}.")
+    print(f"Full table: {out/'results.md'} (and results.csv)\nEach run's record, curves and weights: {out/'runs'}/")
+    if sample:
+        print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
+              f"{SAMPLE.epochs} epoch):\n"
+              f"they show that every step runs, not how good the models are.\n"
+              f"The same code's real results, on the full data, from a 2-core CPU and from GPUs, are on\n"
+              f"the Results page (nbs/results.ipynb, or results.html on the site) and in nbs/results/cpu/.")
 
 def reproduce(
     models:str|list=','.join(CHAPTER_MODELS), # models to train, comma-separated
@@ -255,9 +304,5 @@ def reproduce(
             if is_main(): df = rebuild_results(out, order=list(CHAPTER_MODELS))
         barrier()
     if not is_main(): return None
-    shown = df[df.run.isin([s.key for _, s in jobs])]
-    print('\n' + shown.drop(columns=['name', 'run']).to_markdown(index=False))
-    if sample: print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
-                     f"{SAMPLE.epochs} epoch): they show that every step runs, not how good the models are.")
-    print(f"\nResults in {out/'results.md'} and {out/'results.csv'}; each run's record, curves and weights in {out/'runs'}/")
+    print_summary(df[df.run.isin([s.key for _, s in jobs])], out, sample)
     return df

@@ -21,12 +21,17 @@ def repo_settings(pyproject:Path=ROOT/'pyproject.toml') -> tuple:
     return cfg['project']['urls']['Repository'].rstrip('/'), cfg['tool']['nbdev'].get('branch', 'main')
 
 def guard_source(repo_url:str) -> str:
-    "The install cell: stdlib only, since it runs before the course can be imported"
+    """The install cell: stdlib only, since it runs before the course can be imported. A hosted kernel opens the notebook
+    alone, so the cell also fetches the repository, whose saved results (nbs/results) the notebooks show, and points
+    `RESNET_COURSE_RESULTS` at them"""
     return f"""#| hide
-{MARK} (Colab or Kaggle) without the course, install it; anywhere else this does nothing.
+{MARK} (Colab or Kaggle): fetch the course with its saved results, and install it where it is missing. Anywhere else this does nothing.
 import importlib.util, os, subprocess, sys
-if ('google.colab' in sys.modules or 'KAGGLE_KERNEL_RUN_TYPE' in os.environ) and importlib.util.find_spec('resnet_course') is None:
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', 'git+{repo_url}'], check=True)"""
+if 'google.colab' in sys.modules or 'KAGGLE_KERNEL_RUN_TYPE' in os.environ:
+    clone = os.path.expanduser('~/resnet_course')
+    if not os.path.isdir(clone): subprocess.run(['git', 'clone', '-q', '--depth', '1', '{repo_url}', clone], check=True)
+    if importlib.util.find_spec('resnet_course') is None: subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', clone], check=True)
+    os.environ['RESNET_COURSE_RESULTS'] = os.path.join(clone, 'nbs', 'results')"""
 
 def link_source(repo_url:str, branch:str, name:str) -> str:
     "The markdown line that opens notebook `name` on Colab"

@@ -7,16 +7,19 @@ import colab
 
 REPO_URL, BRANCH = colab.repo_settings()
 GUARD = colab.guard_source(REPO_URL)
-PIP = [sys.executable, '-m', 'pip', 'install', '-q', 'git+https://github.com/resnet-course/resnet_course']
 
 @pytest.fixture
-def kernel(monkeypatch):
-    "Run the install cell on a kernel set up by the test: `host` is None, 'colab' or 'kaggle'; returns the commands it ran"
-    def run(host=None, course_installed=False):
+def kernel(monkeypatch, tmp_path):
+    """Run the install cell on a kernel set up by the test: `host` is None, 'colab' or 'kaggle'; `cloned` says whether the
+    repository was fetched before. Returns the commands it ran; its home folder is `tmp_path`"""
+    def run(host=None, course_installed=False, cloned=False):
         calls = []
         monkeypatch.setattr(subprocess, 'run', lambda *a, **kw: calls.append((a, kw)))
+        monkeypatch.setenv('HOME', str(tmp_path))
+        monkeypatch.delenv('RESNET_COURSE_RESULTS', raising=False)
         monkeypatch.delitem(sys.modules, 'google.colab', raising=False)
         monkeypatch.delenv('KAGGLE_KERNEL_RUN_TYPE', raising=False)
+        if cloned: (tmp_path/'resnet_course').mkdir(exist_ok=True)
         if host == 'colab': monkeypatch.setitem(sys.modules, 'google.colab', types.ModuleType('google.colab'))
         if host == 'kaggle': monkeypatch.setenv('KAGGLE_KERNEL_RUN_TYPE', 'Interactive')
         find_spec = importlib.util.find_spec
@@ -26,18 +29,34 @@ def kernel(monkeypatch):
         return calls
     return run
 
+def clone_of(home): return str(home/'resnet_course')
+def git_clone(home): return ((['git', 'clone', '-q', '--depth', '1', REPO_URL, clone_of(home)],), {'check': True})
+def pip_install(home): return (([sys.executable, '-m', 'pip', 'install', '-q', clone_of(home)],), {'check': True})
+
 def test_guard_does_nothing_off_hosted_kernels(kernel):
     assert kernel(host=None, course_installed=False) == []
+    assert 'RESNET_COURSE_RESULTS' not in os.environ
 
 @pytest.mark.parametrize('host', ['kaggle', 'colab'])
-def test_guard_installs_the_course_where_it_is_missing(kernel, host):
-    calls = kernel(host=host, course_installed=False)
-    assert calls == [((PIP,), {'check': True})]
+def test_guard_fetches_and_installs_the_course_where_it_is_missing(kernel, host, tmp_path):
+    assert kernel(host=host, course_installed=False) == [git_clone(tmp_path), pip_install(tmp_path)]
+    assert os.environ['RESNET_COURSE_RESULTS'] == str(tmp_path/'resnet_course'/'nbs'/'results')
 
 @pytest.mark.parametrize('host', ['colab', 'kaggle'])
-def test_guard_does_nothing_where_the_course_is_installed(kernel, host):
+def test_guard_fetches_the_results_once_where_the_course_is_installed(kernel, host, tmp_path):
     assert importlib.util.find_spec('resnet_course') is not None
-    assert kernel(host=host, course_installed=True) == []
+    assert kernel(host=host, course_installed=True) == [git_clone(tmp_path)]
+    assert kernel(host=host, course_installed=True, cloned=True) == []     # a second notebook in the same kernel fetches nothing
+
+def test_saved_results_show_on_a_hosted_kernel(kernel, tmp_path, monkeypatch):
+    "With only the notebook opened, in a folder with no results, the notebooks' record lookup finds the fetched results"
+    from resnet_course.records import results_root, best_record
+    kernel(host='colab', course_installed=True, cloned=True)
+    shutil.copytree(ROOT/'nbs'/'results', tmp_path/'resnet_course'/'nbs'/'results')
+    monkeypatch.chdir(tmp_path)
+    assert results_root() == tmp_path/'resnet_course'/'nbs'/'results'
+    rec, folder = best_record('resnet18')
+    assert rec is not None and rec['row']['name'] == 'resnet18' and folder.is_relative_to(tmp_path)
 
 def test_guard_does_not_depend_on_what_it_installs():
     "The install cell imports only the standard library, uses no IPython magics, and is hidden from the docs"

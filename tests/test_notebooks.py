@@ -47,3 +47,18 @@ def test_saved_benchmarks_name_their_hardware():
             src = ''.join(c['source'])
             if c['outputs'] and re.search(r'\bbenchmark_conv1x1\(|\btime_block\(|compare_mnist_nets\(', src):
                 assert any('measured on:' in text_of(o) for o in c['outputs']), f'{p.name}: a saved benchmark does not say where it ran'
+
+from save_outputs import is_display_cell, missing_outputs
+
+def test_display_cell_rule():
+    "What counts as a cell that shows something, on small sources: the rule the next test applies to every notebook"
+    shows = ['st', "print('x')", "for i in range(2): print(i)", "plot_degradation(df);", "with ctx: display(df)", "x = 1\nx"]
+    silent = ['x = 1', 'test_eq(1, 1)', "#| export\ndef f(): print('x')", "def f():\n    print('x')", '#| hide\nx', "#| gpu\nprint(1)",
+              "#| trains\nlearn.fit(1)\nlearn", "plt.close('all')", "'a docstring'"]
+    for s in shows: assert is_display_cell(s), s
+    for s in silent: assert not is_display_cell(s), s
+
+def test_every_display_cell_keeps_its_output():
+    "A cell meant to show something keeps its saved output, so that readers of the site see it (make outputs saves them)"
+    missing = {p.name: m for p in notebooks() if (m := missing_outputs(p))}
+    assert not missing, f'display cells with no saved output (run make outputs): {missing}'
