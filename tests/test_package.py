@@ -94,3 +94,31 @@ def test_readme_is_generated_from_index():
     assert (ROOT/'README.md').read_text() == build_site.readme_text(), 'README.md is stale: run make readme'
     first = (ROOT/'README.md').read_text().split('```sh')[1].split('```')[0]
     assert 'make reproduce' in first and 'make test' in first
+
+# Pages whose reference sections are checked for order; nbdev's add_show_docs inserts the sections of an export cell
+# that defines several names in reverse order, so each of these notebooks defines one documented name per export cell.
+ORDERED_PAGES = ('10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference')
+
+def reference_order(nb_path:Path) -> list:
+    "The names whose reference sections nbdev adds to the page of the notebook at `nb_path`, in page order"
+    from nbdev.process import NBProcessor
+    from nbdev.processors import add_show_docs
+    proc = NBProcessor(nb_path, [add_show_docs]); proc.process()
+    return [c.source[len('show_doc('):-1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
+
+@pytest.mark.parametrize('page', ORDERED_PAGES)
+def test_reference_sections_follow_the_code(page):
+    "A chapter page documents its functions and classes in the order it defines them"
+    import importlib
+    nb = ROOT/'nbs'/f'{page}.ipynb'
+    mod = importlib.import_module(f"resnet_course.{page.split('_', 1)[1]}")
+    defined = [n for n in mod.__all__ if callable(getattr(mod, n))]
+    assert reference_order(nb) == defined, f'{nb.name}: reference sections {reference_order(nb)}, code order {defined}: define one name per export cell'
+
+def test_reference_order_check_can_fail(tmp_path):
+    "An export cell with two definitions is caught: nbdev shows them in reverse"
+    nb = json.loads((ROOT/'nbs'/'13_resnet.ipynb').read_text())
+    nb['cells'].append({'cell_type': 'code', 'execution_count': None, 'id': 'twodefs', 'metadata': {}, 'outputs': [],
+                        'source': ['#| export\n', 'def first(): pass\n', 'def second(): pass']})
+    (tmp_path/'13_resnet.ipynb').write_text(json.dumps(nb))
+    assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['second', 'first']
