@@ -122,3 +122,15 @@ def test_reference_order_check_can_fail(tmp_path):
                         'source': ['#| export\n', 'def first(): pass\n', 'def second(): pass']})
     (tmp_path/'13_resnet.ipynb').write_text(json.dumps(nb))
     assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['second', 'first']
+
+@pytest.mark.parametrize('module', ['figures', 'learner', 'reproduce'])
+def test_callback_docs_list_only_their_own_parameters(module):
+    "fastai's Callback takes every training hook as a keyword; a course callback defines its own __init__, so its docs list only its parameters"
+    import importlib
+    from fastai.callback.core import Callback
+    from nbdev.showdoc import show_doc
+    mod = importlib.import_module(f'resnet_course.{module}')
+    cbs = [n for n in mod.__all__ if isinstance(getattr(mod, n), type) and issubclass(getattr(mod, n), Callback)]
+    assert cbs, f'no callbacks in {module}'
+    listed = [n for n in cbs if 'before_fit' in show_doc(getattr(mod, n))._repr_markdown_()]
+    assert not listed, f'the docs of {listed} list every Callback hook as a parameter: give each its own __init__'
