@@ -26,9 +26,9 @@ def test_one_module_per_notebook():
 
 # The data flows one way: machine and files -> settings -> data -> model pieces -> models -> training -> records -> experiments -> command line.
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2,
-          'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7,
+          'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7, 'beyond': 7,
           'learner': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 9, 'cli': 12}
-MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference'}
+MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference', 'beyond'}
 
 def course_imports(path:Path) -> set:
     "The course modules that the module at `path` imports"
@@ -97,7 +97,7 @@ def test_readme_is_generated_from_index():
 
 # Pages whose reference sections are checked for order; nbdev's add_show_docs inserts the sections of an export cell
 # that defines several names in reverse order, so each of these notebooks defines one documented name per export cell.
-ORDERED_PAGES = ('10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference')
+ORDERED_PAGES = ('10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference', '16_beyond')
 
 def reference_order(nb_path:Path) -> list:
     "The names whose reference sections nbdev adds to the page of the notebook at `nb_path`, in page order"
