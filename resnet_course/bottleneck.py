@@ -27,5 +27,9 @@ class BottleneckConvs(nn.Sequential):
 
 # %% ../nbs/14_bottleneck.ipynb #da07bb89
 def resnet50(n_out:int=1000) -> ResNet:  return ResNet(n_out, [3, 4, 6, 3], convs=BottleneckConvs)
+
+# %% ../nbs/14_bottleneck.ipynb #b46fd0b1
 def resnet101(n_out:int=1000) -> ResNet: return ResNet(n_out, [3, 4, 23, 3], convs=BottleneckConvs)
+
+# %% ../nbs/14_bottleneck.ipynb #2d2fdc85
 def resnet152(n_out:int=1000) -> ResNet: return ResNet(n_out, [3, 8, 36, 3], convs=BottleneckConvs)

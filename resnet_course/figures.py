@@ -59,6 +59,7 @@ def weight_layers(model:nn.Module) -> int:
 class TrainError(Callback):
     "Record the error rate and mean loss on the training batches of each epoch in `self.errors` and `self.losses`"
     order = 60
+    def __init__(self): self.errors, self.losses = [], []   # its own __init__: else the docs list every Callback hook as a parameter
     def before_fit(self): self.errors, self.losses = [], []
     def before_epoch(self): self.wrong = self.seen = 0; self.loss_sum = 0.
     def after_batch(self):
@@ -193,13 +194,15 @@ def near_zero_share(cb:ActivationStats) -> np.ndarray:
     return np.array([[float(s['near_zero']) for s in step] for step in stats]).mean(0)
 
 def plot_activations(cbs:dict, title:str=''):
-    "For each `name: ActivationStats`: the colour-dim plot of three blocks, and each block's share of near-zero outputs"
-    fig, axs = plt.subplots(len(cbs), 4, figsize=(16, 3.2 * len(cbs)), squeeze=False)
+    "For each `name: ActivationStats`: the colour-dim plot of three blocks, with its colour bar, and each block's share of near-zero outputs"
+    fig, axs = plt.subplots(len(cbs), 4, figsize=(17, 3.4 * len(cbs)), squeeze=False)
     for row, (name, cb) in zip(axs, cbs.items()):
         n = len(cb.modules)
         for ax, i in zip(row[:3], (0, n // 2, n - 1)):
-            ax.imshow(cb.hist(i).log1p(), origin='lower', aspect='auto', cmap='viridis')
-            ax.set_title(f'{name}: block {i + 1} of {n}'); ax.set_xlabel('training step'); ax.set_yticks([])
+            h = cb.hist(i)   # fastai's histogram: 40 bins of output values from 0 to 10 per step, already as log(1 + count)
+            im = ax.imshow(h, origin='lower', aspect='auto', cmap='viridis', extent=(0.5, h.shape[1] + 0.5, 0, 10))
+            fig.colorbar(im, ax=ax, label='log(1 + outputs in the bin)')
+            ax.set_title(f'{name}: block {i + 1} of {n}'); ax.set_xlabel('training step'); ax.set_ylabel('output value')
         row[3].plot(range(1, n + 1), 100 * near_zero_share(cb)); row[3].set_ylim(0, 100)
         row[3].set_title(f'{name}: outputs near zero'); row[3].set_xlabel('block'); row[3].set_ylabel('%')
     fig.suptitle(title); fig.tight_layout()

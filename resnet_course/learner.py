@@ -47,6 +47,7 @@ class NonFiniteLossError(FloatingPointError):
 class FiniteLoss(Callback):
     "Stop training with `NonFiniteLossError` when a training loss, validation loss or metric is not finite"
     order = Recorder.order + 1
+    def __init__(self): pass   # its own __init__: else the docs list every Callback hook as a parameter
     def after_loss(self):
         if self.training and not torch.isfinite(self.loss).all():
             raise NonFiniteLossError(f"The training loss became {self.loss.item()} at epoch {self.epoch + 1}, batch {self.iter + 1}. "

@@ -21,6 +21,7 @@ def conv_block(ni:int, nf:int) -> nn.Module:
     "One stride-2 conv layer from `ni` to `nf` channels: conv, batchnorm, ReLU"
     return ConvLayer(ni, nf, stride=2)
 
+# %% ../nbs/10_pooling.ipynb #c0f59d13
 def fcn(
     n_out:int,                            # number of classes
     block=conv_block,                     # `block(ni, nf)` halves the grid and maps ni to nf channels

@@ -136,7 +136,10 @@ def best_record(name:str, root:Path=None) -> tuple:
     found = [(r, d) for r, d in found if not r['settings']['sample']]
     return max(found, key=lambda t: _preference(t[0])) if found else (None, None)
 
-def _mmss(s:float) -> str: return f'{int(s // 60):02d}:{int(round(s % 60)):02d}'
+def _mmss(s:float) -> str:
+    "Seconds as minutes:seconds, rounded to the second before splitting, so 419.6 s reads 07:00, not 06:60"
+    m, s = divmod(round(s), 60)
+    return f'{m:02d}:{s:02d}'
 
 def describe(rec:dict) -> str:
     "One line saying what a run was and where it ran"

@@ -25,6 +25,7 @@ def final_conv(ni:int, nf:int, ks:int=3, zero_init:bool=True) -> ConvLayer:
     if zero_init: nn.init.zeros_(layer[1].bias)   # fastai starts every batchnorm's shift at 1e-3
     return layer
 
+# %% ../nbs/11_resblock.ipynb #d7f15133
 class BasicConvs(nn.Sequential):
     "The residual path of a basic block: a 3x3 conv layer with ReLU, then `final_conv`"
     expansion = 1
@@ -51,14 +52,17 @@ def res_block(ni:int, nf:int) -> ResBlock:
     "A stride-2 ResBlock, in place of `conv_block`"
     return ResBlock(ni, nf, stride=2)
 
+# %% ../nbs/11_resblock.ipynb #79b3aa52
 def res_block2(ni:int, nf:int) -> nn.Sequential:
     "A stride-2 ResBlock followed by a stride-1 one: twice the depth, same output shape"
     return nn.Sequential(ResBlock(ni, nf, stride=2), ResBlock(nf, nf))
 
+# %% ../nbs/11_resblock.ipynb #34232c8d
 def resblock_fcn(n_out:int) -> nn.Sequential:
     "The fully convolutional net with one ResBlock per stage"
     return fcn(n_out, block=res_block)
 
+# %% ../nbs/11_resblock.ipynb #f0f1b2c6
 def resblock2_fcn(n_out:int) -> nn.Sequential:
     "The fully convolutional net with two ResBlocks per stage"
     return fcn(n_out, block=res_block2)

@@ -18,6 +18,7 @@ def res_stage(ni:int, nf:int, n_blocks:int, stride:int, convs=BasicConvs) -> nn.
     "`n_blocks` ResBlocks from `ni` to `nf` channels; only the first one changes the shape"
     return nn.Sequential(*[ResBlock(ni if i == 0 else nf, nf, stride if i == 0 else 1, convs=convs) for i in range(n_blocks)])
 
+# %% ../nbs/13_resnet.ipynb #10e786a9
 class ResNet(nn.Sequential):
     "Bag-of-tricks ResNet: stem, four residual stages, average pooling, flatten, linear"
     def __init__(self,
@@ -35,4 +36,6 @@ class ResNet(nn.Sequential):
 
 # %% ../nbs/13_resnet.ipynb #1484c2b7
 def resnet18(n_out:int=1000) -> ResNet: return ResNet(n_out, [2, 2, 2, 2])
+
+# %% ../nbs/13_resnet.ipynb #741051ac
 def resnet34(n_out:int=1000) -> ResNet: return ResNet(n_out, [3, 4, 6, 3])

@@ -26,9 +26,9 @@ def test_one_module_per_notebook():
 
 # The data flows one way: machine and files -> settings -> data -> model pieces -> models -> training -> records -> experiments -> command line.
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2,
-          'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7,
+          'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7, 'beyond': 7,
           'learner': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 9, 'cli': 12}
-MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference'}
+MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference', 'beyond'}
 
 def course_imports(path:Path) -> set:
     "The course modules that the module at `path` imports"
@@ -94,3 +94,43 @@ def test_readme_is_generated_from_index():
     assert (ROOT/'README.md').read_text() == build_site.readme_text(), 'README.md is stale: run make readme'
     first = (ROOT/'README.md').read_text().split('```sh')[1].split('```')[0]
     assert 'make reproduce' in first and 'make test' in first
+
+# Pages whose reference sections are checked for order; nbdev's add_show_docs inserts the sections of an export cell
+# that defines several names in reverse order, so each of these notebooks defines one documented name per export cell.
+ORDERED_PAGES = ('10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference', '16_beyond')
+
+def reference_order(nb_path:Path) -> list:
+    "The names whose reference sections nbdev adds to the page of the notebook at `nb_path`, in page order"
+    from nbdev.process import NBProcessor
+    from nbdev.processors import add_show_docs
+    proc = NBProcessor(nb_path, [add_show_docs]); proc.process()
+    return [c.source[len('show_doc('):-1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
+
+@pytest.mark.parametrize('page', ORDERED_PAGES)
+def test_reference_sections_follow_the_code(page):
+    "A chapter page documents its functions and classes in the order it defines them"
+    import importlib
+    nb = ROOT/'nbs'/f'{page}.ipynb'
+    mod = importlib.import_module(f"resnet_course.{page.split('_', 1)[1]}")
+    defined = [n for n in mod.__all__ if callable(getattr(mod, n))]
+    assert reference_order(nb) == defined, f'{nb.name}: reference sections {reference_order(nb)}, code order {defined}: define one name per export cell'
+
+def test_reference_order_check_can_fail(tmp_path):
+    "An export cell with two definitions is caught: nbdev shows them in reverse"
+    nb = json.loads((ROOT/'nbs'/'13_resnet.ipynb').read_text())
+    nb['cells'].append({'cell_type': 'code', 'execution_count': None, 'id': 'twodefs', 'metadata': {}, 'outputs': [],
+                        'source': ['#| export\n', 'def first(): pass\n', 'def second(): pass']})
+    (tmp_path/'13_resnet.ipynb').write_text(json.dumps(nb))
+    assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['second', 'first']
+
+@pytest.mark.parametrize('module', ['figures', 'learner', 'reproduce'])
+def test_callback_docs_list_only_their_own_parameters(module):
+    "fastai's Callback takes every training hook as a keyword; a course callback defines its own __init__, so its docs list only its parameters"
+    import importlib
+    from fastai.callback.core import Callback
+    from nbdev.showdoc import show_doc
+    mod = importlib.import_module(f'resnet_course.{module}')
+    cbs = [n for n in mod.__all__ if isinstance(getattr(mod, n), type) and issubclass(getattr(mod, n), Callback)]
+    assert cbs, f'no callbacks in {module}'
+    listed = [n for n in cbs if 'before_fit' in show_doc(getattr(mod, n))._repr_markdown_()]
+    assert not listed, f'the docs of {listed} list every Callback hook as a parameter: give each its own __init__'
