@@ -60,7 +60,14 @@ def plot_macs_vs_params(stats:pd.DataFrame, title:str='', ax=None):
     return ax
 
 # %% ../nbs/05_costs.ipynb #e258a216
-def training_memory(make, size:int, bs:int, n_out:int=10, c_in:int=3, bytes_per_value:int=4) -> int:
+def training_memory(
+    make,               # `make(n_out)` builds the model
+    size:int,           # image size
+    bs:int,             # batch size
+    n_out:int=10,       # classes
+    c_in:int=3,         # input channels
+    act_bytes:int=4,    # bytes per activation: 4 in fp32, 2 under mixed precision (fp16 or bf16)
+) -> int:
     "Estimated bytes for one training step of `make(n_out)` on `bs` images of `size`: activations and their gradients, weights, gradients and Adam's state"
     with torch.device('meta'): model = make(n_out)
     kept = 0
@@ -73,4 +80,4 @@ def training_memory(make, size:int, bs:int, n_out:int=10, c_in:int=3, bytes_per_
         with torch.no_grad(): model(torch.empty(bs, c_in, size, size, device='meta'))
     finally:
         for h in handles: h.remove()
-    return (2 * kept + 4 * total_params(model)[0]) * bytes_per_value
+    return 2 * kept * act_bytes + 4 * total_params(model)[0] * 4   # weights, gradients and Adam's state stay fp32

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from fastai.vision.all import *
-from .machine import notice
+from .machine import notice, pick_device
 from .settings import *
 
 # %% auto #0
@@ -213,16 +213,17 @@ def check_batches(n_train:int, n_valid:int, bs:int):
                          f"training batch, so nothing would be trained. Use --bs {n_train} or less.")
     if n_valid < 1: raise ValueError("The validation set is empty, so no accuracy could be measured. Put images in the val/ class folders.")
 
-def _dataloaders(dblock:DataBlock, items:L, bs:int, sample:bool, num_workers:int, seed:int) -> DataLoaders:
-    "DataLoaders from `dblock` on `items`; no worker processes on the sample, which also runs inside nbdev-test's daemon workers"
+def _dataloaders(dblock:DataBlock, items:L, bs:int, sample:bool, num_workers:int, seed:int, device=None) -> DataLoaders:
+    "DataLoaders from `dblock` on `items`, serving batches on `pick_device(device)`; no worker processes on the sample, which also runs inside nbdev-test's daemon workers"
     if num_workers is None and sample: num_workers = 0
     kw = {} if num_workers is None else dict(num_workers=num_workers)
-    set_seed(seed, reproducible=True)
-    return dblock.dataloaders(items, bs=bs, **kw)
+    set_seed(seed)
+    return dblock.dataloaders(items, bs=bs, device=pick_device(device, quiet=True), **kw)
 
 def data_for(
     s:RunSettings,         # the run's settings: source, sizes, batch size, sample, seed
     num_workers:int=None,  # DataLoader workers (default: 0 on the sample, else fastai's default)
+    device=None,           # where batches are served: 'cuda' or 'cpu' (default: CUDA if present)
 ) -> DataLoaders:
     "The chapter's `DataLoaders` for the settings `s` as run, with readable labels and checked images"
     s = s.as_run()
@@ -232,8 +233,8 @@ def data_for(
                        splitter=GrandparentSplitter(valid_name='val'),
                        get_y=readable_label,
                        item_tfms=Resize(s.presize),
-                       batch_tfms=[*aug_transforms(min_scale=0.5, size=s.size), Normalize.from_stats(*imagenet_stats)])
-    return _dataloaders(dblock, train + valid, s.bs, s.sample, num_workers, s.seed)
+                       batch_tfms=[*aug_transforms(min_scale=0.5, size=s.size), Normalize.from_stats(*imagenet_stats, cuda=False)])   # the loader moves the stats to its device
+    return _dataloaders(dblock, train + valid, s.bs, s.sample, num_workers, s.seed, device)
 
 def get_data(
     source=URLs.IMAGENETTE_160, # fastai dataset URL, or a local folder holding `train/` and `val/`
@@ -243,10 +244,11 @@ def get_data(
     sample:bool=None,           # use the sample (default: `sample_mode()`)
     num_workers:int=None,       # DataLoader workers (default: 0 on the sample, else fastai's default)
     seed:int=42,                # seed for shuffling and augmentation
+    device=None,                # where batches are served: 'cuda' or 'cpu' (default: CUDA if present)
 ) -> DataLoaders:
     "The chapter's `DataLoaders` for `source`, as in the book: `get_data(URLs.IMAGENETTE_160, 160, 128)`"
     s = RunSettings(source=str(source), presize=presize, size=size, bs=bs, seed=seed, sample=sample_mode() if sample is None else sample)
-    return data_for(s, num_workers)
+    return data_for(s, num_workers, device)
 
 # %% ../nbs/03_data.ipynb #a9e5c38f
 MNIST_SAMPLE_PER_CLASS = dict(training=50, testing=20)   # digits per class in sample mode
@@ -256,6 +258,7 @@ def get_mnist_data(
     sample:bool=None,  # use a class-balanced sample (default: `sample_mode()`)
     num_workers:int=None, # DataLoader workers (default: 0 in sample mode)
     seed:int=42,       # seed for shuffling
+    device=None,       # where batches are served: 'cuda' or 'cpu' (default: CUDA if present)
 ) -> DataLoaders:
     "DataLoaders of real MNIST digits, 28x28, one greyscale channel"
     sample = sample_mode() if sample is None else sample
@@ -267,4 +270,4 @@ def get_mnist_data(
     check_batches(n_train, len(items) - n_train, bs)
     dblock = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock),
                        splitter=GrandparentSplitter(train_name='training', valid_name='testing'), get_y=parent_label)
-    return _dataloaders(dblock, items, bs, sample, num_workers, seed)
+    return _dataloaders(dblock, items, bs, sample, num_workers, seed, device)

@@ -84,7 +84,7 @@ def degradation_curves(
     rows = []
     for kind in kinds:
         for depth in depths:
-            set_seed(seed, reproducible=True)
+            set_seed(seed)
             cb = TrainError()
             learn = get_learner(dls, depth_net(depth, width=width, n_out=dls.c, **NET_KINDS[kind]), device=device, cbs=cb, metrics=accuracy)
             with learn.no_logging(): learn.fit_one_cycle(epochs, lr)
@@ -181,7 +181,7 @@ def plot_gradient_norms(norms:dict, title:str=''):
 # %% ../nbs/22_figures.ipynb #d66aa9a3
 def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:float=3e-3, seed:int=42, device=None) -> ActivationStats:
     "Train a `depth`-layer net of `kind` with fastai's `ActivationStats` on each block, and return the callback"
-    set_seed(seed, reproducible=True)
+    set_seed(seed)
     model = depth_net(depth, n_out=dls.c, **NET_KINDS[kind])
     cb = ActivationStats(modules=list(model.children())[1:-3], with_hist=True)
     learn = get_learner(dls, model, device=device, cbs=cb, metrics=accuracy)
@@ -217,8 +217,8 @@ def _done(path:Path, meta:dict) -> bool:
     if old != meta: raise ValueError(f"{path} was made with other settings ({old}); give another --out for {meta}.")
     return True
 
-def _save_meta(path:Path, meta:dict, started:float):
-    atomic_write(path.with_suffix('.json'), json.dumps({**meta, 'hardware': hardware(), 'versions': versions(),
+def _save_meta(path:Path, meta:dict, started:float, device=None):
+    atomic_write(path.with_suffix('.json'), json.dumps({**meta, 'hardware': hardware(device), 'versions': versions(),
                  'date': date.today().isoformat(), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
 
 def figures_experiment(
@@ -234,7 +234,7 @@ def figures_experiment(
     "Degradation curves, loss surfaces, gradient norms and activation statistics of plain and residual nets, written to `out`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     RunSettings(size=size, presize=round(size * 1.25), epochs=epochs)   # refuses sizes and epochs that cannot work, before any training
-    dls = get_data(URLs.IMAGENETTE_160, presize=round(size * 1.25), size=size, bs=128, sample=sample)
+    dls = get_data(URLs.IMAGENETTE_160, presize=round(size * 1.25), size=size, bs=128, sample=sample, device=device)
     meta = dict(data=f"{dataset_name(URLs.IMAGENETTE_160)}{' sample' if sample else ''}, {len(dls.train_ds):,} training images",
                 size=size, epochs=epochs, depths=list(depths), kinds=list(kinds), bs=dls.bs, lr=3e-3, widths='16-32-64')
     started = time.time()
@@ -242,7 +242,7 @@ def figures_experiment(
         curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out, device=device)
         atomic_write(out/'degradation.csv', curves.to_csv(index=False))
         atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'degradation.csv', meta, started)
+        _save_meta(out/'degradation.csv', meta, started, device)
     started, lmeta = time.time(), {**meta, 'steps': steps, 'batch': f'{dls.bs} validation images drawn at random, seed 42'}
     if not _done(out/'landscape.csv', lmeta):
         xb, yb = mixed_batch(dls.valid)
@@ -253,7 +253,7 @@ def figures_experiment(
             surfaces[f'{kind}, {max(depths)} layers'] = loss_surface(model.to(xb.device), [(xb, yb)], steps=steps)
         atomic_write(out/'landscape.csv', landscape_table(surfaces).to_csv(index=False))
         atomic_savefig(plot_loss_surfaces(surfaces, f'Imagenette at {size} px: loss around the trained weights'), out/'landscape.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'landscape.csv', lmeta, started)
+        _save_meta(out/'landscape.csv', lmeta, started, device)
     started, gmeta = time.time(), {**meta, 'batch': 'one training batch'}
     if not _done(out/'gradients.csv', gmeta):
         xb, yb = [t.as_subclass(Tensor).cpu() for t in dls.train.one_batch()]
@@ -263,13 +263,13 @@ def figures_experiment(
                 set_seed(42); norms[f'{kind}, {depth} layers'] = gradient_norms(depth_net(depth, n_out=dls.c, **NET_KINDS[kind]), xb, yb)
         atomic_write(out/'gradients.csv', pd.DataFrame({k: pd.Series(v) for k, v in norms.items()}).to_csv(index_label='layer'))
         atomic_savefig(plot_gradient_norms(norms, f'Fresh nets, one batch of {len(xb)} images at {size} px'), out/'gradients.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'gradients.csv', gmeta, started)
+        _save_meta(out/'gradients.csv', gmeta, started, 'cpu')   # fresh nets on one batch: the CPU is enough
     started, ameta = time.time(), {**meta, 'activation epochs': 1, 'activation depth': max(depths)}
     if not _done(out/'activations.csv', ameta):
         cbs = {kind: activation_stats(dls, kind, max(depths), epochs=1, device=device) for kind in ('plain', 'residual')}
         atomic_write(out/'activations.csv', pd.DataFrame({k: near_zero_share(cb) for k, cb in cbs.items()}).to_csv(index_label='block'))
         atomic_savefig(plot_activations(cbs, f'{max(depths)}-layer nets, one epoch at {size} px'), out/'activations.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'activations.csv', ameta, started)
+        _save_meta(out/'activations.csv', ameta, started, device)
     plt.close('all')
     return out
 

@@ -10,7 +10,7 @@ import os, platform
 import torch
 
 # %% auto #0
-__all__ = ['SUPPORTED_DEVICES', 'notice', 'pick_device', 'hardware', 'versions', 'free_memory']
+__all__ = ['SUPPORTED_DEVICES', 'BF16_CAPABILITY', 'notice', 'pick_device', 'hardware', 'versions', 'free_memory', 'precision']
 
 # %% ../nbs/00_machine.ipynb #3908aecc
 _noticed = set()
@@ -22,7 +22,10 @@ def notice(msg:str):
 # %% ../nbs/00_machine.ipynb #e2966698
 SUPPORTED_DEVICES = ('cuda', 'cpu')
 
-def pick_device(device=None) -> torch.device:
+def pick_device(
+    device=None,       # 'cuda', 'cuda:N', 'cpu' or a `torch.device` (default: CUDA if present, else the CPU)
+    quiet:bool=False,  # say nothing about falling back to the CPU (for functions that only place data)
+) -> torch.device:
     "The device to train on: `device` if given and present, else CUDA if present, else the CPU, with a notice"
     try: want = torch.device(device) if device is not None else None
     except (RuntimeError, TypeError): raise ValueError(f"--device {device} is not a device PyTorch knows: use 'cuda' or 'cpu'") from None
@@ -33,14 +36,18 @@ def pick_device(device=None) -> torch.device:
     if want is not None and (want.type == 'cpu' or torch.cuda.is_available()): return want
     if torch.cuda.is_available(): return torch.device('cuda')
     why = f"{want} was asked for but no CUDA GPU is available" if want is not None else "No CUDA GPU found"
-    notice(f"Notice: {why}: training on the CPU in fp32. That is fine for the sample; full runs take hours on a CPU.")
+    if not quiet: notice(f"Notice: {why}: training on the CPU in fp32. That is fine for the sample; full runs take hours on a CPU.")
     return torch.device('cpu')
 
 # %% ../nbs/00_machine.ipynb #04e2e7e8
-def hardware() -> str:
-    "The device training would use here, in words"
-    if torch.cuda.is_available(): return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    return f"CPU only ({platform.machine()}, {os.cpu_count()} cores)"
+def hardware(
+    device=None,   # the device the work ran on (default: the one `pick_device` chooses)
+) -> str:
+    "The device `device` in words: the GPU's name and CUDA version, or the CPU's cores"
+    dev = pick_device(device, quiet=True)
+    if dev.type == 'cuda': return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
+    cpu = f"{platform.machine()}, {os.cpu_count()} cores"
+    return f"CPU ({cpu}), not the machine's GPU" if torch.cuda.is_available() else f"CPU only ({cpu})"
 
 def versions() -> str:
     "Versions of the libraries that set the numbers: torch, torchvision, fastai, Python"
@@ -56,3 +63,14 @@ def free_memory(device=None) -> int:
         import psutil
         return psutil.virtual_memory().available
     except ImportError: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+# %% ../nbs/00_machine.ipynb #d0675a8e
+BF16_CAPABILITY = (8, 0)   # the first compute capability (Ampere) with native bf16
+
+def precision(
+    device=None,   # the device training runs on (default: the one `pick_device` chooses)
+) -> str:
+    "The float format mixed-precision training uses on `device`: 'bf16' from compute capability 8.0 up, 'fp16' (with loss scaling) on older GPUs, 'fp32' on a CPU"
+    dev = pick_device(device, quiet=True)
+    if dev.type != 'cuda': return 'fp32'
+    return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'

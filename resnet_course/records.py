@@ -13,8 +13,8 @@ from .files import *
 from .settings import *
 
 # %% auto #0
-__all__ = ['RunFolder', 'finished_records', 'rebuild_results', 'read_results', 'results_root', 'best_record', 'describe',
-           'show_training', 'show_interpretation']
+__all__ = ['RunFolder', 'load_opt_state', 'finished_records', 'rebuild_results', 'read_results', 'results_root', 'best_record',
+           'describe', 'show_training', 'show_interpretation']
 
 # %% ../nbs/20_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -86,6 +86,13 @@ def load_progress(self:RunFolder) -> dict|None:
     if not isinstance(state, dict) or not {'model', 'opt', 'epochs_done', 'history'} <= state.keys():
         move_aside(self.progress, 'is not a progress file'); return None
     return state
+
+def load_opt_state(opt:Optimizer, sd:dict):
+    "Load the optimiser state `sd` (read onto the CPU) into `opt`, each tensor on the device of its parameter"
+    opt.load_state_dict(sd)
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if isinstance(v, Tensor) and v.device != p.device: st[k] = v.to(p.device)
 
 # %% ../nbs/20_records.ipynb #2f9edc4c
 def finished_records(out:Path|str) -> list:

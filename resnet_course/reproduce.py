@@ -101,8 +101,9 @@ def check_out(out:Path):
     except OSError as e: raise ValueError(f"--out {out} cannot be written ({e.strerror or e}). Give a folder you can write to.") from None
 
 def check_memory(name:str, s:RunSettings, n_out:int, device):
-    "Refuse settings whose training step cannot fit in the device's free memory"
-    need, free = training_memory(CHAPTER_MODELS[name].make, s.size, s.bs, n_out), free_memory(device)
+    "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there"
+    act_bytes = 4 if precision(device) == 'fp32' else 2     # mixed precision on a GPU keeps 16-bit activations
+    need, free = training_memory(CHAPTER_MODELS[name].make, s.size, s.bs, n_out, act_bytes=act_bytes), free_memory(device)
     if need > free:
         raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs about {need / 2**30:.1f} GiB for one training step, "
                          f"but only {free / 2**30:.1f} GiB is free on {pick_device(device)}. Lower --size or --bs.")
@@ -122,7 +123,7 @@ def preflight(jobs:list, out:Path, device=None):
 # %% ../nbs/21_reproduce.ipynb #1747177f
 def chapter_learner(name:str, dls:DataLoaders, s:RunSettings, run:RunFolder, device=None, cbs=None) -> Learner:
     "A learner for chapter model `name` on `dls`, seeded by the settings, writing temporary files into the run's folder"
-    set_seed(s.seed, reproducible=True)
+    set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
     learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=device, cbs=cbs)
     learn.path, learn.model_dir = run.path, '.'
     return learn
@@ -145,7 +146,7 @@ def resume(learn:Learner, run:RunFolder) -> tuple:
     if state is None: return 0, []
     try:
         learn.model.load_state_dict(state['model'])
-        learn.create_opt(); learn.opt.load_state_dict(state['opt'])
+        learn.create_opt(); load_opt_state(learn.opt, state['opt'])   # on the model's device, not the CPU it was read onto
     except Exception as e:
         if is_main(): move_aside(run.progress, f'does not fit this model ({type(e).__name__})')
         return 0, []
@@ -165,7 +166,7 @@ class SaveProgress(Callback):
 def train(learn:Learner, s:RunSettings, run:RunFolder, start_epoch:int=0, history:list=None, device=None) -> EpochHistory:
     "Train `learn` as `s` says, from `start_epoch`, on every process of the run, saving progress each epoch; return the table of epochs"
     hist = EpochHistory(history)
-    set_seed(s.seed + start_epoch, reproducible=True)
+    set_seed(s.seed + start_epoch)
     with distributed(learn, pick_device(device)):
         learn.fit_one_cycle(s.epochs, scaled_lr(s.lr, s.world_size), start_epoch=start_epoch, cbs=[hist, FiniteLoss(), SaveProgress(run, hist)])
     return hist
@@ -187,7 +188,7 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
            'top-5 %': round(100 * final_metric(learn, 'top_k_accuracy'), 1) if learn.dls.c > 5 else float('nan'),
            's/epoch': round(float(np.mean(secs)), 1), 'book top-1 %': cm.book, 'world size': s.world_size,
            'data path': f"fast, {s.aug} augmentation" if s.fast else "chapter's",
-           'hardware': hardware(), 'date': date.today().isoformat(), 'run': s.key}
+           'hardware': hardware(learn.dls.device), 'date': date.today().isoformat(), 'run': s.key}
     recorder = learn.recorder   # fastai's plot_loss; a short run keeps its first steps, and a curve of a few points gets markers
     recorder.plot_loss(skip_start=5 if len(recorder.losses) > 50 else 0)
     for line in plt.gca().lines: line.set_marker('o' if len(line.get_xdata()) < 10 else '')
@@ -217,7 +218,7 @@ def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
     rec = run.finished()
     if rec is None or rec['settings']['sample'] or not is_main(): return None
     s = RunSettings(**rec['settings'])
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s)
+    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
     model = CHAPTER_MODELS[name].make(rec['n_out'])
     if run.finished(model) is None: return None                  # weights that fail their hash or do not load are moved aside
     learn = get_learner(dls, model, device=device)
@@ -243,7 +244,7 @@ def train_chapter_model(
         if is_main(): print(f"{name}: done before, reusing {run.record}" + ('' if run.weights.exists() else ' (its weights are not kept here)'))
         interpret_finished(name, run, device)
         return rec['row']
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s)
+    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
     learn = chapter_learner(name, dls, s, run, device, cbs)
     if s.fast: learn = fast_learner(learn)
     start, history = resume(learn, run)

@@ -29,11 +29,20 @@ def is_main() -> bool:
     "Whether this is the process that writes results and shows progress"
     return rank() == 0
 
+def _local_gpu() -> int:
+    "The GPU of this process: its local rank, after checking that every process on this machine has a GPU of its own"
+    local = int(os.environ.get('LOCAL_RANK', 0))
+    procs, gpus = max(int(os.environ.get('LOCAL_WORLD_SIZE', local + 1)), local + 1), torch.cuda.device_count()
+    if procs > gpus:
+        raise ValueError(f"The launcher started {procs} processes on this machine, but it has {gpus} CUDA GPU(s), and each process needs one of its own. "
+                         f"Start at most {gpus} (torchrun --nproc_per_node {gpus}, or accelerate launch --num_processes {gpus}), or train on the CPU with --device cpu.")
+    return local
+
 def init_distributed(device:torch.device) -> bool:
     "Join the launcher's process group, NCCL on CUDA and gloo on a CPU; False when there is no launcher"
     if world_size() == 1: return False
     if not dist.is_initialized():
-        if device.type == 'cuda': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        if device.type == 'cuda': torch.cuda.set_device(_local_gpu())
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return True
 

@@ -73,7 +73,7 @@ EXPERIMENTS = {   # each exported experiment, and what it must return on the sam
     'loss_surface': """
         from resnet_course.data import get_data
         from resnet_course.figures import loss_surface, depth_net
-        dls = get_data(URLs.IMAGENETTE_160, presize=40, size=32, bs=32, sample=True)
+        dls = get_data(URLs.IMAGENETTE_160, presize=40, size=32, bs=32, sample=True, device='cpu')   # where the model is
         alphas, losses = loss_surface(depth_net(8, True, width=4), [dls.valid.one_batch()], steps=3)
         assert losses.shape == (3, 3)""",
     'reproduce': """
