@@ -10,13 +10,18 @@ ARGS ?=
 PINS ?=
 
 .PHONY: setup data browser graphviz reproduce full-run cpu-run test check-clean docs readme clean-nbs export
-setup: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(PINS) -e ".[dev]"
-	$(BIN)/python -c "import resnet_course, fastai, nbdev, timm"
-	touch $@
+# The venv is built once, then again only when pyproject.toml's content (or PINS) changes: its marker holds their checksum,
+# so a fresh checkout's timestamps, or a file rewritten with the same content, reinstall nothing.
+SETUP_KEY := $(shell { cat pyproject.toml; printf '%s' '$(PINS)'; } | cksum | tr ' ' -)
+setup:
+	@if [ "$$(cat $(VENV)/.installed 2>/dev/null)" != "$(SETUP_KEY)" ]; then \
+	  echo "Setting up $(VENV): the course and its tools (about 6 GB, most of it torch's CUDA libraries)"; \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install -q --upgrade pip && \
+	  $(BIN)/pip install -q $(PINS) -e ".[dev]" && \
+	  $(BIN)/python -c "import resnet_course, fastai, nbdev, timm" && \
+	  echo "$(SETUP_KEY)" > $(VENV)/.installed; \
+	fi
 
 # Puts Imagenette-160 and MNIST where fastai's untar_data finds them. Without the course's copies,
 # untar_data downloads them on first use instead.

@@ -1,8 +1,9 @@
 """Build the documentation site offline, without Quarto, into _site/; or write README.md from nbs/index.ipynb.
 
 With Quarto installed, `nbdev-docs` renders the real site from the same notebooks. This script is the
-fallback for machines without it. It runs `nbdev-proc-nbs` (the same processing nbdev-docs starts with),
-then renders each processed notebook to HTML with nbconvert's HTML exporter. It keeps saved outputs,
+fallback for machines without it. It runs nbdev's notebook processing (what `nbdev-proc-nbs` does, less its
+Quarto check: with Quarto missing, nbdev-proc-nbs runs nbdev's installer, with sudo, curl and dpkg; this build installs
+nothing, ever), then renders each processed notebook to HTML with nbconvert's HTML exporter. It keeps saved outputs,
 honours the Quarto cell options that nbdev leaves in (echo, output, include), and adds a sidebar in the
 order of nbs/sidebar.yml.
 
@@ -84,9 +85,25 @@ def rewrite_links(html:str, pages:dict) -> str:
     for name, p in pages.items(): html = html.replace(f'href="{name}"', f'href="{p["file"]}"').replace(f'href="{name}#', f'href="{p["file"]}#')
     return html
 
+# nbdev's `_pre_docs` without `_ensure_quarto`: refresh _quarto.yml, the sidebar (a no-op with custom_sidebar), and the
+# processed notebooks in _proc/. In its own process, as nbdev-proc-nbs is, since processing runs the show_doc cells.
+PROC_NBS = """
+from nbdev.config import get_config
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+cfg = get_config()
+refresh_quarto_yml()
+nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+proc_nbs(cfg.nbs_path)
+"""
+
+def process_notebooks():
+    "Process the notebooks into _proc/ as nbdev-proc-nbs does, but never install Quarto; its output is shown, not hidden"
+    subprocess.run([sys.executable, '-c', PROC_NBS], cwd=ROOT, check=True)
+
 def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
     "Render every page of the sidebar into `out`; return the pages written"
-    if proc: subprocess.run([BIN/'nbdev-proc-nbs'], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    if proc: process_notebooks()
     entries = sidebar_entries(PROC/'sidebar.yml')
     quarto = yaml.safe_load((PROC/'_quarto.yml').read_text())
     repo_url = next((i['href'] for i in quarto['website']['navbar'].get('right', []) if 'href' in i), '')
