@@ -107,3 +107,29 @@ def test_setup_follows_the_content_of_pyproject_not_its_timestamp(tmp_path):
     assert make_setup(tmp_path, key) == '', 'a pyproject.toml with the same content must not reinstall anything'
     (work/'pyproject.toml').write_text((work/'pyproject.toml').read_text() + '\n# a change\n')
     assert setup_key(work) != key
+
+FIRST_TRAINING_CELL = """
+import resnet_course
+from fastai.vision.all import *
+from resnet_course.data import get_data
+from resnet_course.learner import get_learner
+from resnet_course.pooling import fcn
+import torch
+assert not torch.cuda.is_available(), 'this test is about a machine without a GPU'
+dls = get_data(URLs.IMAGENETTE_160, presize=160, size=128, bs=128)
+learn = get_learner(dls, fcn(dls.c))
+print('batch', tuple(dls.one_batch()[0].shape))
+"""
+
+def test_a_learner_on_a_cpu_is_told_once_and_with_the_numbers(tmp_path):
+    "A notebook's first training cell on a CPU, outside nbdev-test: one notice about the missing GPU, one line on what the sample changes"
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has a GPU: the notebooks train on the full data')
+    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
+    r = subprocess.run([sys.executable, '-c', FIRST_TRAINING_CELL], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    notices = [l for l in r.stdout.splitlines() if l.startswith('Notice')]
+    cuda = [l for l in notices if 'CUDA' in l]
+    assert len(cuda) == 1, f'the missing GPU is told {len(cuda)} times:\n' + '\n'.join(cuda)
+    assert any('get_data(size=128, bs=128) gives 64-px crops' in l and 'batches of 32' in l for l in notices), notices
+    assert 'batch (32, 3, 64, 64)' in r.stdout
