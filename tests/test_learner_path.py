@@ -133,3 +133,15 @@ def test_a_learner_on_a_cpu_is_told_once_and_with_the_numbers(tmp_path):
     assert len(cuda) == 1, f'the missing GPU is told {len(cuda)} times:\n' + '\n'.join(cuda)
     assert any('get_data(size=128, bs=128) gives 64-px crops' in l and 'batches of 32' in l for l in notices), notices
     assert 'batch (32, 3, 64, 64)' in r.stdout
+
+@pytest.mark.parametrize('nb', sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb')))
+def test_notebook_opens_unmodified_in_jupyterlab(nb):
+    """On opening, JupyterLab writes the kernel's kernelspec and language_info into the notebook, and marks it as modified if
+    either differs. nbdev-clean writes the kernelspec's display name as its name, so `make setup` names the venv's kernel
+    python3 too, and every notebook keeps language_info (allowed_metadata_keys), the same in all."""
+    meta = json.loads((ROOT/'nbs'/nb).read_text())['metadata']
+    assert meta.get('kernelspec') == {'display_name': 'python3', 'language': 'python', 'name': 'python3'}, meta.get('kernelspec')
+    li = meta.get('language_info') or {}
+    ref = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['metadata'].get('language_info')
+    assert li.get('name') == 'python' and li == ref, f'{nb}: language_info {li}, not as in index.ipynb: add it, then nbdev-clean keeps it'
+    assert re.search(r'ipykernel install --sys-prefix --name python3 --display-name python3', (ROOT/'Makefile').read_text())
