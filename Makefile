@@ -10,13 +10,21 @@ ARGS ?=
 PINS ?=
 
 .PHONY: setup data browser graphviz reproduce full-run full-run-models full-run-resnet50 full-run-bench full-run-speedrun full-run-exercises full-run-pages gpu-smoke cpu-run test check-clean docs readme clean-nbs export outputs
-setup: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(PINS) -e ".[dev]"
-	$(BIN)/python -c "import resnet_course, fastai, nbdev, timm"
-	touch $@
+# The venv is built once, then again only when pyproject.toml's content (or PINS) changes: its marker holds their checksum,
+# so a fresh checkout's timestamps, or a file rewritten with the same content, reinstall nothing. The venv's Jupyter kernel is
+# named python3 with display name python3, as nbdev-clean writes it into the notebooks: then JupyterLab does not mark a
+# notebook as modified when it opens.
+SETUP_KEY := $(shell { cat pyproject.toml; printf '%s' '$(PINS)'; } | cksum | tr ' ' -)
+setup:
+	@if [ "$$(cat $(VENV)/.installed 2>/dev/null)" != "$(SETUP_KEY)" ]; then \
+	  echo "Setting up $(VENV): the course and its tools (about 6 GB, most of it torch's CUDA libraries)"; \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install -q --upgrade pip && \
+	  $(BIN)/pip install -q $(PINS) -e ".[dev]" && \
+	  $(BIN)/python -c "import resnet_course, fastai, nbdev, timm" && \
+	  $(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name python3 && \
+	  echo "$(SETUP_KEY)" > $(VENV)/.installed; \
+	fi
 
 # Puts Imagenette-160 and MNIST where fastai's untar_data finds them. Without the course's copies,
 # untar_data downloads them on first use instead.

@@ -14,10 +14,15 @@ __all__ = ['SUPPORTED_DEVICES', 'BF16_CAPABILITY', 'notice', 'pick_device', 'har
 
 # %% ../nbs/00_machine.ipynb #3908aecc
 _noticed = set()
-def notice(msg:str):
+def notice(
+    msg:str,          # the message
+    key:str=None,     # what it is about: one message per key (default: the message itself)
+    covers:tuple=(),  # keys of other notices that this one says too, which then stay quiet
+):
     "Print `msg` once per process, and only in the main process of a distributed run"
-    if msg in _noticed or int(os.environ.get('RANK', 0)) != 0: return
-    _noticed.add(msg); print(msg)
+    key = key or msg
+    if key in _noticed or int(os.environ.get('RANK', 0)) != 0: return
+    _noticed.update((key, *covers)); print(msg)
 
 # %% ../nbs/00_machine.ipynb #e2966698
 SUPPORTED_DEVICES = ('cuda', 'cpu')
@@ -36,7 +41,8 @@ def pick_device(
     if want is not None and (want.type == 'cpu' or torch.cuda.is_available()): return want
     if torch.cuda.is_available(): return torch.device('cuda')
     why = f"{want} was asked for but no CUDA GPU is available" if want is not None else "No CUDA GPU found"
-    if not quiet: notice(f"Notice: {why}: training on the CPU in fp32. That is fine for the sample; full runs take hours on a CPU.")
+    if not quiet: notice(f"Notice: {why}: training on the CPU in fp32. That is fine for the sample; full runs take hours on a CPU.",
+                         key='no-cuda' if want is None else None)
     return torch.device('cpu')
 
 # %% ../nbs/00_machine.ipynb #04e2e7e8

@@ -41,8 +41,8 @@ def sample_mode() -> bool:
         except (TypeError, ValueError): raise ValueError(f"{SAMPLE_ENV}={env!r} is not a yes or no: set it to 1 (use the sample) or 0 (use the full data)") from None
     if str2bool(os.environ.get('IN_TEST', '')): return True
     if not torch.cuda.is_available():
-        notice(f"Notice: no CUDA GPU here, so the notebooks train on the sample (a few images per class, 64 px). "
-               f"To train on the full data anyway, set {SAMPLE_ENV}=0 before starting Jupyter.")
+        notice(f"Notice: no CUDA GPU here, so the notebooks train on the CPU, on the sample (a few images per class, 64 px). "
+               f"To train on the full data anyway, set {SAMPLE_ENV}=0 before starting Jupyter.", covers=('no-cuda',))   # pick_device's notice
         return True
     return False
 

@@ -1,10 +1,13 @@
 """Build the documentation site offline, without Quarto, into _site/; or write README.md from nbs/index.ipynb.
 
 With Quarto installed, `nbdev-docs` renders the real site from the same notebooks. This script is the
-fallback for machines without it. It runs `nbdev-proc-nbs` (the same processing nbdev-docs starts with),
-then renders each processed notebook to HTML with nbconvert's HTML exporter. It keeps saved outputs,
+fallback for machines without it. It runs nbdev's notebook processing (what `nbdev-proc-nbs` does, less its
+Quarto check: with Quarto missing, nbdev-proc-nbs runs nbdev's installer, with sudo, curl and dpkg; this build installs
+nothing, ever), then renders each processed notebook to HTML with nbconvert's HTML exporter. It keeps saved outputs,
 honours the Quarto cell options that nbdev leaves in (echo, output, include), and adds a sidebar in the
-order of nbs/sidebar.yml.
+order of nbs/sidebar.yml, previous and next links in that order, and a search box over an index of every
+page's text (search-index.js, built here). The site loads nothing from the network: the pages use no math,
+so no MathJax, and nothing else from a CDN either. On a narrow screen the sidebar folds behind a button.
 
 usage: python scripts/build_site.py [--out _site]    build the site (changes no tracked file)
        python scripts/build_site.py --readme-only    rewrite README.md from nbs/index.ipynb
@@ -18,6 +21,7 @@ from nbconvert.preprocessors import Preprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, PROC = ROOT/'nbs', ROOT/'_proc'
+TEMPLATE = ROOT/'scripts'/'site_template'/'course'
 BIN = Path(sys.executable).parent
 
 def sidebar_entries(sidebar_yml:Path) -> list:
@@ -71,7 +75,7 @@ def inline_html(text:str) -> str:
 
 def nav_html(entries, pages, current) -> str:
     "The sidebar: sections and page links, the current page marked"
-    out, section = [f'<a class="site-title" href="index.html">{escape(pages["index.ipynb"]["title"])}</a>'], None
+    out, section = [], None   # the site's title and the search box come before these, in the template
     for sec, name in entries:
         if sec != section and sec: out.append(f'<div class="section">{escape(sec)}</div>')
         section = sec
@@ -79,14 +83,63 @@ def nav_html(entries, pages, current) -> str:
         out.append(f'<a class="page{" active" if name == current else ""}" href="{p["file"]}">{escape(p["title"])}</a>')
     return '\n'.join(out)
 
+def pager_html(entries, pages, current) -> str:
+    "Links to the previous and the next page in reading order"
+    names = [name for _, name in entries]
+    i = names.index(current)
+    link = lambda cls, rel, label, name: (f'<a class="{cls}" rel="{rel}" href="{pages[name]["file"]}"><small>{label}</small>'
+                                          f'{escape(pages[name]["title"])}</a>')
+    prev = link('prev', 'prev', '← Previous', names[i - 1]) if i > 0 else ''
+    nxt = link('next', 'next', 'Next →', names[i + 1]) if i + 1 < len(names) else ''
+    return f'<nav class="pager" aria-label="Previous and next page">{prev}{nxt}</nav>'
+
+SEARCH_HEADINGS = ('h1', 'h2', 'h3', 'h4')
+
+def search_sections(html:str, title:str, file:str) -> list:
+    """The searchable sections of a rendered page: one per heading with an id (page title, heading, link, text).
+    The text is the page's prose and the reference sections' docs, not its code or its printed outputs."""
+    from bs4 import BeautifulSoup, NavigableString
+    main = BeautifulSoup(html, 'html.parser').select_one('main.site-main')
+    for junk in main.select('script, style, nav.pager, .jp-CodeCell .jp-InputArea, .anchor-link, .highlight'): junk.decompose()
+    for out in main.select('.jp-OutputArea-output'):
+        if 'jp-RenderedMarkdown' not in out.get('class', []): out.decompose()   # keep show_doc's docs, drop printed outputs
+    sections = [dict(t=title, h=title, u=file, x=[])]
+    for el in main.descendants:
+        if getattr(el, 'name', None) in SEARCH_HEADINGS and el.get('id') and 'page-title' not in el.get('class', []):
+            sections.append(dict(t=title, h=el.get_text(' ', strip=True), u=f"{file}#{el['id']}", x=[]))
+        elif isinstance(el, NavigableString) and not (el.parent and el.parent.name in SEARCH_HEADINGS):
+            sections[-1]['x'].append(str(el))
+    for s in sections: s['x'] = re.sub(r'\s+', ' ', ' '.join(s['x'])).strip()
+    return [s for s in sections if s['x'] or s['h'] != title]
+
+def write_search_index(out:Path, sections:list):
+    "search-index.js: the sections as a script, since a page opened from a file may not fetch JSON"
+    (out/'search-index.js').write_text('window.SEARCH_INDEX = ' + json.dumps(sections, ensure_ascii=False) + ';\n')
+
 def rewrite_links(html:str, pages:dict) -> str:
     "Point links to notebooks at their rendered pages, as Quarto does"
     for name, p in pages.items(): html = html.replace(f'href="{name}"', f'href="{p["file"]}"').replace(f'href="{name}#', f'href="{p["file"]}#')
     return html
 
+# nbdev's `_pre_docs` without `_ensure_quarto`: refresh _quarto.yml, the sidebar (a no-op with custom_sidebar), and the
+# processed notebooks in _proc/. In its own process, as nbdev-proc-nbs is, since processing runs the show_doc cells.
+PROC_NBS = """
+from nbdev.config import get_config
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+cfg = get_config()
+refresh_quarto_yml()
+nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+proc_nbs(cfg.nbs_path)
+"""
+
+def process_notebooks():
+    "Process the notebooks into _proc/ as nbdev-proc-nbs does, but never install Quarto; its output is shown, not hidden"
+    subprocess.run([sys.executable, '-c', PROC_NBS], cwd=ROOT, check=True)
+
 def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
     "Render every page of the sidebar into `out`; return the pages written"
-    if proc: subprocess.run([BIN/'nbdev-proc-nbs'], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    if proc: process_notebooks()
     entries = sidebar_entries(PROC/'sidebar.yml')
     quarto = yaml.safe_load((PROC/'_quarto.yml').read_text())
     repo_url = next((i['href'] for i in quarto['website']['navbar'].get('right', []) if 'href' in i), '')
@@ -99,18 +152,23 @@ def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy(PROC/'styles.css', out/'styles.css')
-    exporter = HTMLExporter(template_name='course', extra_template_basedirs=[str(ROOT/'scripts'/'site_template')],
+    for f in ('site.css', 'site.js'): shutil.copy(TEMPLATE/f, out/f)
+    exporter = HTMLExporter(template_name='course', extra_template_basedirs=[str(TEMPLATE.parent)],
                             exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(QuartoCellOptions(), enabled=True)
-    written = []
+    written, sections = [], []
     for name, nb in nbs.items():
         p = pages[name]
         resources = dict(site_nav=nav_html(entries, pages, name), page_title=p['title'], page_description=inline_html(p['description']),
-                         repo_url=repo_url, metadata=dict(name=p['title']))
+                         repo_url=repo_url, metadata=dict(name=p['title']), site_title=escape(pages['index.ipynb']['title']),
+                         pager=pager_html(entries, pages, name))
         html, _ = exporter.from_notebook_node(nb, resources=resources)
         html = re.sub(r'<title>.*?</title>', f'<title>{escape(p["title"])} – {escape(pages["index.ipynb"]["title"])}</title>', html, count=1, flags=re.S)
-        (out/p['file']).write_text(rewrite_links(html, pages))
+        html = rewrite_links(html, pages)
+        (out/p['file']).write_text(html)
         written.append(out/p['file'])
+        sections += search_sections(html, p['title'], p['file'])
+    write_search_index(out, sections)
     return written
 
 def front_matter_file(out:Path, name:str) -> Path:

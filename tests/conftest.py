@@ -3,6 +3,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The command line imports fastai, torch and the experiments only when a command runs, so that its help and its argument errors
+# are fast. tests/cli_runner.py forks each command from a server that has imported what the console script imports with
+# `from X import`: this copy of the console script names the heavy modules too, so that forked commands start with them
+# already imported (about 10 s each otherwise). The entry point is the same, `resnet_course.cli:main`. A RESNET_COURSE_CLI
+# set by the caller wins.
+if not os.environ.get('RESNET_COURSE_CLI'):
+    import atexit, tempfile
+    _bin = Path(tempfile.mkdtemp(prefix='resnet-course-cli-'))
+    atexit.register(shutil.rmtree, _bin, ignore_errors=True)
+    (_bin/'resnet-course').write_text(f"""#!{sys.executable}
+import sys
+from resnet_course.cli import main
+from fastai.vision.all import Learner
+from resnet_course.reproduce import reproduce
+from resnet_course.figures import figures_experiment
+from resnet_course.fast import bench
+if __name__ == '__main__': sys.exit(main())
+""")
+    (_bin/'resnet-course').chmod(0o755)
+    os.environ['RESNET_COURSE_CLI'] = str(_bin/'resnet-course')
 CLI = str(Path(sys.executable).parent/'resnet-course')
 IMAGENETTE = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()/'data'/'imagenette2-160'
 

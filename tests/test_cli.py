@@ -150,5 +150,53 @@ def test_speedrun_quick_writes_its_record(run, cli_env, tmp_path):
 def test_options_a_command_ignores_are_refused(run, cli_env, tmp_path):
     "An option the command would silently ignore stops it before any work, naming the option and what the command uses"
     r = run(['figures', '--quick', '--bs', '64', '--out', str(tmp_path)], cli_env)
-    assert r.returncode != 0 and 'does not use --bs' in r.stderr and '--size' in r.stderr, r.stderr[-1000:]
+    assert r.returncode == 2 and 'unrecognized arguments: --bs 64' in r.stderr, r.stderr[-1000:]
+    assert 'usage: resnet-course figures' in r.stderr and '--size SIZE' in r.stderr, 'the usage shown is not the command\'s own'
     assert not any(tmp_path.iterdir())
+
+HEAVY = ('torch', 'fastai', 'numpy', 'pandas', 'matplotlib')
+PROBE = """import sys, time
+t0 = time.time()
+from resnet_course.cli import main
+try: main(sys.argv[1:])
+finally: print('HEAVY', [m for m in %r if m in sys.modules], 'SECONDS', round(time.time() - t0, 2), file=sys.stderr)
+""" % (HEAVY,)
+
+def probe(*argv, env):
+    "Run the command line's entry point in a fresh process; its exit code, output and the heavy modules it imported"
+    import subprocess, sys, re
+    r = subprocess.run([sys.executable, '-c', PROBE, *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    m = re.search(r"HEAVY (\[.*\]) SECONDS ([\d.]+)", r.stderr)
+    assert m, r.stderr
+    return r.returncode, r.stdout, r.stderr, eval(m[1]), float(m[2])
+
+@pytest.mark.parametrize('command', ['data', 'reproduce', 'figures', 'bench', 'speedrun'])
+def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
+    "`resnet-course COMMAND --help` lists that command's options only, with its defaults, and imports neither torch nor fastai"
+    rc, out, err, heavy, seconds = probe(command, '--help', env=cli_env)
+    assert rc == 0 and f'usage: resnet-course {command}' in out, out + err
+    assert heavy == [], f'--help imported {heavy}: import them only when a command runs'
+    own = {'data': {'--data'}, 'reproduce': {'--models', '--epochs', '--size', '--bs', '--seed', '--out', '--quick', '--device', '--lr-find', '--data', '--fast'},
+           'figures': {'--size', '--epochs', '--out', '--quick', '--device'}, 'bench': {'--models', '--epochs', '--out', '--quick', '--device', '--data'},
+           'speedrun': {'--models', '--seed', '--out', '--quick', '--device', '--data'}}[command]
+    import re
+    listed = set(re.findall(r'^  (--[\w-]+)', out, re.M))
+    assert listed == own, f'{command} --help lists {sorted(listed)}, not its own options {sorted(own)}'
+    if command == 'figures': assert '(default: 32)' in out and '(default: 3)' in out, out
+    assert seconds < 3, f'{command} --help took {seconds} s'
+
+@pytest.mark.parametrize('argv, phrase', [
+    (['--help'], 'resnet-course COMMAND --help'),
+    (['reproduce', '--models', ''], "argument --models: '' names no model"),
+    (['bench', '--models', ','], 'names no model'),
+    (['reproduce', '--bs', '1'], 'argument --bs: 1 is too small'),
+    (['reproduce', '--lr', '0'], 'unrecognized arguments: --lr 0'),
+    (['reproduce', '--lr-f'], 'unrecognized arguments: --lr-f'),
+    (['figures', '--bs', '64'], 'unrecognized arguments: --bs 64'),
+    (['train'], "invalid choice: 'train'"),
+])
+def test_argument_mistakes_are_refused_at_once(argv, phrase, cli_env):
+    "Help and argument errors come before any heavy import: no empty model list, no batch of one image, no abbreviations"
+    rc, out, err, heavy, seconds = probe(*argv, env=cli_env)
+    assert rc == (0 if argv == ['--help'] else 2) and phrase in out + err, out + err
+    assert heavy == [] and seconds < 3, (heavy, seconds)

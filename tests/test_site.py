@@ -1,5 +1,5 @@
 "The offline documentation site, opened page by page in Debian's Chromium, headless."
-import shutil, sys
+import json, re, shutil, sys, time
 from pathlib import Path
 from urllib.parse import urlparse, unquote
 import pytest
@@ -25,6 +25,7 @@ def browser(tmp_path_factory):
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for f in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]: opts.add_argument(f)
+    opts.set_capability('goog:loggingPrefs', {'performance': 'ALL'})   # every request the pages make, read by requests_made()
     b = webdriver.Chrome(service=Service(driver), options=opts)
     yield b
     b.quit()
@@ -118,3 +119,125 @@ def test_screenshots_for_a_person(site, browser):
         browser.set_window_size(1400, 1000)
         assert browser.save_screenshot(str(shots/f'{name}.png'))
         assert (shots/f'{name}.png').stat().st_size > 20_000
+
+def requests_made(browser) -> list:
+    "URLs of every request Chromium started since the last call, from its DevTools log"
+    urls = []
+    for e in browser.get_log('performance'):
+        m = json.loads(e['message'])['message']
+        if m['method'] == 'Network.requestWillBeSent': urls.append(m['params']['request']['url'])
+    return urls
+
+def wait_for(cond, seconds=5.0):
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > seconds: return False
+        time.sleep(0.05)
+    return True
+
+def search(browser, query):
+    "Type `query` into the search box, as a person would; return the hits as (text, href)"
+    box = browser.find_element('id', 'site-search')
+    box.clear(); box.send_keys(query)
+    wait_for(lambda: browser.find_element('id', 'search-results').text.strip())
+    return [(a.text, a.get_attribute('href')) for a in browser.find_elements('css selector', '#search-results a.search-hit')]
+
+def test_search_finds_a_word_and_follows_the_hit(site, browser):
+    "The search box finds a word that only one page's prose uses, and its hit opens that page at the section"
+    out, _ = site
+    browser.set_window_size(1400, 1000)
+    browser.get((out/'index.html').as_uri())
+    hits = search(browser, 'einsum')
+    assert hits, 'no hit for einsum, which the Exercises page explains'
+    assert all('exercises.html' in href for _, href in hits), hits
+    assert any('#' in href for _, href in hits), 'no hit points at a section of the page'
+    hits = search(browser, 'bottleneck ResNet50')           # every word must appear; the best hit is the Bottleneck page
+    assert hits and 'bottleneck.html' in hits[0][1], hits[:3]
+    assert search(browser, 'qwzxv') == [] and 'No page mentions' in browser.find_element('id', 'search-results').text
+    search(browser, 'einsum')
+    browser.find_element('css selector', '#search-results a.search-hit').click()
+    assert wait_for(lambda: 'exercises.html' in browser.current_url), browser.current_url
+    assert browser.find_element('css selector', 'h1.page-title').text == 'Further research, solved'
+    browser.get((out/'index.html').as_uri())
+    box = browser.find_element('id', 'site-search'); search(browser, 'label smoothing')
+    from selenium.webdriver.common.keys import Keys
+    box.send_keys(Keys.ENTER)                                 # Enter follows the first hit
+    assert wait_for(lambda: 'index.html' not in browser.current_url), 'Enter did not follow the first hit'
+
+def test_search_index_covers_every_page(site):
+    out, pages = site
+    idx = json.loads((out/'search-index.js').read_text().removeprefix('window.SEARCH_INDEX = ').rstrip().rstrip(';'))
+    assert {s['u'].split('#')[0] for s in idx} == {p.name for p in pages}, 'a page is missing from the search index'
+    assert not any('KAGGLE_KERNEL_RUN_TYPE' in s['x'] for s in idx), 'a hidden cell (the Colab install cell) is in the index'
+
+def test_previous_and_next_follow_the_reading_order(site, browser):
+    out, _ = site
+    order = [build_site.front_matter_file(out, name).name for _, name in build_site.sidebar_entries(ROOT/'nbs'/'sidebar.yml')]
+    for i, page in enumerate(order):
+        browser.get((out/page).as_uri())
+        rel = lambda r: [Path(unquote(urlparse(a.get_attribute('href')).path)).name for a in browser.find_elements('css selector', f'nav.pager a[rel={r}]')]
+        assert rel('prev') == order[i-1:i], f'{page}: previous link {rel("prev")}, expected {order[i-1:i]}'
+        assert rel('next') == order[i+1:i+2], f'{page}: next link {rel("next")}, expected {order[i+1:i+2]}'
+    browser.get((out/order[0]).as_uri())
+    browser.find_element('css selector', 'nav.pager a[rel=next]').click()
+    assert wait_for(lambda: browser.current_url.endswith(order[1])), browser.current_url
+
+def test_narrow_screen_folds_the_sidebar(site, browser):
+    "At 420 px the text takes the width, the sidebar opens from a button, and the page does not scroll sideways"
+    out, _ = site
+    shots = ROOT/'screenshots'; shots.mkdir(exist_ok=True)
+    try:
+        browser.set_window_size(420, 900)
+        for page in ('index.html', 'resblock.html', 'resnet.html'):
+            browser.get((out/page).as_uri())
+            nav, main = browser.find_element('css selector', 'nav.site-nav'), browser.find_element('css selector', 'main.site-main')
+            width = browser.execute_script('return window.innerWidth')
+            assert width <= 420, width
+            assert not nav.is_displayed(), f'{page}: the sidebar is open on a phone'
+            assert main.rect['x'] < 20 and main.rect['width'] >= width - 40, f'{page}: the text does not take the width: {main.rect}'
+            sideways = browser.execute_script('return document.documentElement.scrollWidth') - width
+            assert sideways <= 1, f'{page}: the page scrolls {sideways} px sideways at {width} px'
+            if page == 'resblock.html': assert browser.save_screenshot(str(shots/'narrow-resblock.png'))
+            browser.find_element('css selector', 'button.menu-button').click()
+            assert wait_for(nav.is_displayed), f'{page}: the menu button does not open the sidebar'
+            assert [a.text for a in nav.find_elements('css selector', 'a.page')][:2] == ['resnet_course', 'Pooling and fully convolutional nets']
+            if page == 'resblock.html':
+                search(browser, 'stem')
+                assert browser.save_screenshot(str(shots/'narrow-menu-search.png'))
+    finally:
+        browser.set_window_size(1400, 1000)
+
+EXTERNAL = re.compile(r"""(?:\b(?:src|href|action|poster|data)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|import\(\s*["'])(?:https?:)?//""", re.I)
+
+def test_nothing_is_loaded_from_the_network(site, browser):
+    "No page, script or style names an address on another host to load, and Chromium makes no request that leaves the machine"
+    out, _ = site
+    for f in sorted(out.iterdir()):
+        if f.suffix not in ('.html', '.js', '.css'): continue
+        text = f.read_text()
+        text = re.sub(r'<a\s[^>]*>', '<a>', text)          # links a reader may follow are not loads
+        found = [text[m.start():m.start() + 90] for m in EXTERNAL.finditer(text)]
+        assert not found, f'{f.name} loads from the network: {found[:3]}'
+    requests_made(browser)
+    for page in sorted(out.glob('*.html')):
+        browser.get(page.as_uri())
+        away = [u for u in requests_made(browser) if not u.startswith(('file:', 'data:', 'blob:', 'about:'))]
+        assert not away, f'{page.name} requested {away[:5]}'
+
+def test_no_page_needs_math_rendering(site):
+    "The site ships no MathJax: that holds only while no notebook writes TeX math"
+    for p in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            if c['cell_type'] != 'markdown': continue
+            src = re.sub(r'`[^`]*`', '', ''.join(c['source']))
+            assert not re.search(r'\$\$|\$[^$\s][^$\n]*[^$\s]\$|\\\(|\\\[', src), f'{p.name} writes math: vendor MathJax into the site first'
+
+def test_screenshots_of_the_new_parts(site, browser):
+    out, _ = site
+    shots = ROOT/'screenshots'; shots.mkdir(exist_ok=True)
+    browser.set_window_size(1400, 1000)
+    browser.get((out/'resnet.html').as_uri())
+    search(browser, 'zero init batchnorm')
+    assert browser.save_screenshot(str(shots/'search.png'))
+    browser.execute_script("document.querySelector('nav.pager').scrollIntoView()")
+    assert browser.save_screenshot(str(shots/'pager.png'))
