@@ -1,4 +1,4 @@
-"""Where the chapter's training time goes, and a data path that decodes each image once into a memory-mapped uint8 cache and serves augmented batches from the device the model is on, with the options that make a GPU step fast.
+"""Where the chapter's training time goes, and what the fast path gains: its pieces together, the cost of the cheap augmentation, a benchmark of both paths, and a recipe for a one-minute run.
 
 Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 
@@ -6,35 +6,26 @@ Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 
 # %% ../nbs/23_fast.ipynb #dfe753a4
 from __future__ import annotations
-import fcntl, hashlib, json, math, os, random, tempfile, time, weakref
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
+import json, time
 from dataclasses import dataclass, asdict
-from datetime import date, datetime
 from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastprogress.fastprogress import progress_bar
 from fastai.vision.all import *
-from fastai.callback.fp16 import MixedPrecision
 from .machine import *
 from .files import atomic_write, atomic_savefig
 from .settings import *
 from .data import *
 from .learner import *
-from .pooling import fcn
-from .resnet import resnet18
-from .bottleneck import resnet50
+from .scaling import scaled_lr
+from .loaders import *
+from .speed import *
+from .reproduce import CHAPTER_MODELS, chapter_settings
 
 # %% auto #0
-__all__ = ['CACHE_VERSION', 'CACHE_ENV', 'POOLS', 'AUGS', 'BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'pipeline_times', 'presized',
-           'cache_dir', 'cache_key', 'cache_problem', 'pool_kind', 'decoder_pool', 'build_lock', 'build_cache',
-           'ImageCache', 'image_cache', 'RandomCropFlip', 'ResizeBatch', 'NormalizeBytes', 'fast_batch_tfms',
-           'CachedImage', 'CachedDL', 'cached_datasets', 'listed_items', 'fast_data_for', 'CPUAutocast',
-           'ChannelsLastInputs', 'fast_learner', 'scale_lr', 'compare_augs', 'BenchModel', 'loader_speed', 'StopAfter',
-           'train_speed', 'bench_row', 'bench_chart', 'bench', 'SpeedRun', 'ProgressiveResize', 'speed_run']
+__all__ = ['BENCH_MODELS', 'PENDING', 'pipeline_times', 'compare_augs', 'loader_speed', 'StopAfter', 'train_speed', 'bench_row',
+           'bench_chart', 'bench', 'SpeedRun', 'ProgressiveResize', 'speed_run']
 
 # %% ../nbs/23_fast.ipynb #c301be28
 def _sync(device=None):
@@ -58,6 +49,7 @@ def pipeline_times(
     "Milliseconds per batch and images per second of each stage of the chapter's training pipeline"
     s, dev = s.as_run(), pick_device(device)
     dl = data_for(s, num_workers=0).train
+    dl.to(dev)                                           # the loader's batch transforms run where its batches go
     dl.before_iter()                                     # sets the training split on the transforms
     files = dl.dataset.items[:n_batches * dl.bs]
     stages = {}
@@ -70,348 +62,13 @@ def pipeline_times(
     b = to_device(dl.create_batch(chunk), dev)
     stages['augment (to float, aug_transforms, normalise)'] = _per_batch(lambda: dl.after_batch(b), n_batches, dev)
     xb, yb = (o.as_subclass(Tensor) for o in dl.after_batch(b))     # plain tensors, as a model sees them
-    for name, make in (models or {'FCN': fcn}).items():
+    for name, make in (models or {'FCN': CHAPTER_MODELS['fcn'].make}).items():
         m = make(len(dl.vocab)).to(dev)
         def step(): F.cross_entropy(m(xb), yb.long()).backward()
         stages[f'{name} forward and backward'] = _per_batch(step, n_batches, dev)
     df = pd.DataFrame({'stage': list(stages), 'ms per batch': [1000 * v for v in stages.values()]})
     df['images/s'] = dl.bs / (df['ms per batch'] / 1000)
     return df.round(1)
-
-# %% ../nbs/23_fast.ipynb #06fba83c
-def presized(
-    fn:Path,      # an image file
-    presize:int,  # side of the square the image is stored as
-) -> np.ndarray:
-    "Image `fn` as the chapter's validation pipeline presizes it: shortest side to `presize`, centre square, uint8 (3, presize, presize)"
-    im = Resize(presize)(CheckedImage.create(fn), split_idx=1)
-    return np.asarray(im).transpose(2, 0, 1)
-
-# %% ../nbs/23_fast.ipynb #a14ff0f0
-CACHE_VERSION = 1                    # bump when the stored format changes: every key changes with it
-CACHE_ENV = 'RESNET_COURSE_CACHE'
-
-def cache_dir(
-    path:Path,        # the dataset's folder
-    cache=None,       # a folder to hold the caches instead (default: $RESNET_COURSE_CACHE, else beside the dataset)
-) -> Path:
-    "The folder that holds the image caches of the dataset at `path`"
-    path = Path(path).resolve()
-    root = cache if cache is not None else os.environ.get(CACHE_ENV) or None
-    if root is not None: return Path(root).expanduser()/path.name
-    return path.with_name(path.name + '.cache') if os.access(path.parent, os.W_OK) else data_home()/'cache'/path.name
-
-def cache_key(
-    files:list,    # the images, in the order the cache stores them
-    root:Path,     # the dataset's folder, which the paths are made relative to
-    split:str,     # 'train' or 'val'
-    presize:int,   # side of the stored squares
-) -> str:
-    "A hash of everything a cache's contents depend on: format, split, presize, and each file's relative path, size and modification time"
-    h = hashlib.sha256(json.dumps([CACHE_VERSION, split, presize]).encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f'{Path(f).relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
-    return h.hexdigest()[:16]
-
-# %% ../nbs/23_fast.ipynb #d0be1a75
-def cache_problem(
-    folder:Path,   # a cache's folder
-    key:str,       # the key its contents must have
-) -> str|None:
-    "What makes the cache in `folder` unusable (missing, partial, stale or damaged), or None if it is complete"
-    man, arr = folder/'manifest.json', folder/'images.npy'
-    if not man.exists(): return 'was never finished' if arr.exists() or any(folder.glob('.images.*')) else 'does not exist'
-    try: m = json.loads(man.read_text())
-    except (ValueError, UnicodeDecodeError): return 'has a damaged manifest'
-    if not isinstance(m, dict) or m.get('version') != CACHE_VERSION or m.get('key') != key: return 'was built for other files, sizes or code'
-    if not arr.exists() or arr.stat().st_size != m.get('bytes'): return 'has an images file of the wrong size'
-    return None
-
-# %% ../nbs/23_fast.ipynb #aaecdcfe
-POOLS = ('process', 'thread', 'serial')
-
-def pool_kind(pool:str=None) -> str:
-    "The kind of worker pool a build uses: `pool` if given, else processes, or threads inside a daemon process"
-    if pool is None: return 'thread' if mp.current_process().daemon else 'process'
-    if pool not in POOLS: raise ValueError(f"pool={pool!r}: use one of {', '.join(POOLS)}")
-    return pool
-
-@contextmanager
-def decoder_pool(pool:str=None, workers:int=None):
-    "An executor-like object with `map`, of the kind `pool_kind(pool)` picks, with `workers` workers (default: one per core)"
-    kind, workers = pool_kind(pool), workers or os.cpu_count() or 1
-    if kind == 'serial' or workers == 1: yield type('Serial', (), {'map': staticmethod(lambda f, xs, chunksize=1: map(f, xs))})(); return
-    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) if kind == 'process' else ThreadPoolExecutor(workers)
-    with ex: yield ex
-
-# %% ../nbs/23_fast.ipynb #780cf613
-@contextmanager
-def build_lock(folder:Path):
-    "Hold an exclusive lock on the cache `folder` while the block runs, waiting for any other builder"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder/'.lock', 'a+') as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            print(f"Waiting for another process that is building {folder} ...")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield folder
-
-def _fsync(path:Path):
-    fd = os.open(path, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
-
-def build_cache(
-    files:list,          # images, in the order to store them
-    root:Path,           # the dataset's folder
-    folder:Path,         # the cache's folder
-    key:str,             # the cache's key, from `cache_key`
-    presize:int,         # side of the stored squares
-    workers:int=None,    # decoding workers (default: one per core)
-    pool:str=None,       # 'process', 'thread' or 'serial' (default: see `pool_kind`)
-    show:bool=None,      # show a progress bar (default: for 1,000 images or more)
-) -> Path:
-    "Decode and presize `files` into `folder/images.npy`, then write its manifest: atomically, in parallel, with a progress bar"
-    with build_lock(folder):
-        if cache_problem(folder, key) is None: return folder              # another process built it while we waited
-        for f in [folder/'manifest.json', folder/'images.npy', *folder.glob('.images.*')]: f.unlink(missing_ok=True)
-        n, t0 = len(files), time.time()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.images.', suffix='.npy'); os.close(fd)
-        arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(n, 3, presize, presize))
-        with decoder_pool(pool, workers) as ex:
-            decoded = ex.map(partial(presized, presize=presize), files, chunksize=32)
-            for i, a in enumerate(progress_bar(decoded, total=n, leave=False) if ifnone(show, n >= 1000) else decoded): arr[i] = a
-        arr.flush(); del arr
-        os.chmod(tmp, 0o644); _fsync(tmp); os.replace(tmp, folder/'images.npy'); _fsync(folder)
-        manifest = dict(version=CACHE_VERSION, key=key, dataset=str(root), presize=presize, shape=[n, 3, presize, presize], dtype='uint8',
-                        bytes=(folder/'images.npy').stat().st_size, stored="shortest side resized to the presize, centre square (fastai's Resize, validation mode)",
-                        seconds=round(time.time() - t0, 1), built=datetime.now().isoformat(timespec='seconds'),
-                        files=[str(Path(f).relative_to(root)) for f in files])
-        atomic_write(folder/'manifest.json', json.dumps(manifest)); os.chmod(folder/'manifest.json', 0o644)
-    return folder
-
-# %% ../nbs/23_fast.ipynb #0f4442eb
-_open = weakref.WeakValueDictionary()     # caches open in this process, so that loaders of the same data share one (and its GPU copy)
-
-def _stamp(folder:Path) -> tuple:
-    "What identifies one build of a cache: its array's inode and modification time"
-    st = os.stat(Path(folder)/'images.npy')
-    return st.st_ino, st.st_mtime_ns
-
-class ImageCache:
-    "The presized uint8 images of `files`, memory-mapped from `folder`, with a copy on each device they fit on"
-    def __init__(self, folder:Path, files:list, presize:int):
-        self.folder, self.files, self.presize = Path(folder), L(files), presize
-        self.images = np.load(self.folder/'images.npy', mmap_mode='r')
-        if self.images.shape != (len(files), 3, presize, presize): raise ValueError(f"{folder} holds an array of shape {self.images.shape}: it is damaged. Delete the folder to rebuild it.")
-        self._resident, self.stamp = {}, _stamp(folder)
-    def __len__(self): return len(self.files)
-    def __repr__(self): return f'ImageCache({len(self)} images at {self.presize} px in {self.folder})'
-
-def image_cache(
-    files:list,          # images, in the order to store them
-    root:Path,           # the dataset's folder
-    split:str,           # the split they come from: 'train' or 'val'
-    presize:int,         # side of the stored squares
-    cache=None,          # folder for caches (default: see `cache_dir`)
-    workers:int=None,    # decoding workers for a build
-    pool:str=None,       # worker pool for a build (see `pool_kind`)
-) -> ImageCache:
-    "The checked, memory-mapped cache of `files` at `presize`, built (or rebuilt) first when it has a problem"
-    root = Path(root)
-    key = cache_key(files, root, split, presize)
-    folder = cache_dir(root, cache)/f'{split}-{presize}px-{key}'
-    why = cache_problem(folder, key)
-    if why is None and (c := _open.get(folder)) is not None and c.stamp == _stamp(folder): return c
-    if why is not None:
-        if why != 'does not exist': print(f"The cache {folder} {why}: rebuilding it.")
-        elif len(files) >= 1000: print(f"Building the {split} cache of {len(files):,} images at {presize} px ({len(files) * 3 * presize**2 / 2**30:.2f} GiB) in {folder}")
-        build_cache(files, root, folder, key, presize, workers, pool)
-    c = _open[folder] = ImageCache(folder, files, presize)
-    return c
-
-# %% ../nbs/23_fast.ipynb #39eb095f
-class RandomCropFlip(DisplayedTransform):
-    "Training only: a random square of each uint8 image, of one random area for the batch, flipped at random, by slicing"
-    split_idx, order = 0, 5                       # training set only; before anything converts to float
-    def __init__(self, min_scale:float=0.5): self.min_scale = min_scale
-    def encodes(self, x:TensorImage):
-        bs, c, h, w = x.shape
-        side = min(h, w, max(1, round(math.sqrt(random.uniform(self.min_scale, 1) * h * w))))
-        top, left = torch.randint(0, h - side + 1, (bs,)).tolist(), torch.randint(0, w - side + 1, (bs,)).tolist()
-        flip = (torch.rand(bs) < 0.5).tolist()
-        out = x.new_empty(bs, c, side, side)
-        for k in range(bs):
-            crop = x[k, :, top[k]:top[k] + side, left[k]:left[k] + side]
-            out[k] = crop.flip(-1) if flip[k] else crop
-        self.last = dict(side=side, top=top, left=left, flip=flip)    # kept for the tests
-        return out
-
-class ResizeBatch(DisplayedTransform):
-    "Resize a batch of images to `size` x `size`, bilinearly (on uint8 tensors on a CPU, where PyTorch vectorises it)"
-    order = 6
-    def __init__(self, size:int): self.size = size
-    def encodes(self, x:TensorImage):
-        if x.shape[-2:] == (self.size, self.size): return x
-        if x.dtype == torch.uint8 and x.device.type == 'cpu':
-            return TensorImage(F.interpolate(x.contiguous(memory_format=torch.channels_last), size=self.size, mode='bilinear', antialias=True).contiguous())
-        y = F.interpolate(x.float(), size=self.size, mode='bilinear', antialias=True)
-        return TensorImage(y.round_().clamp_(0, 255).to(x.dtype) if x.dtype == torch.uint8 else y)
-
-class NormalizeBytes(DisplayedTransform):
-    "uint8 images to floats normalised with `mean` and `std` (given for values in 0..1), in one pass; decodes to 0..1"
-    order = 99
-    def __init__(self, mean, std):
-        self.mean, self.std = tensor(mean).view(1, -1, 1, 1).float(), tensor(std).view(1, -1, 1, 1).float()
-    def encodes(self, x:TensorImage):
-        if x.dtype != torch.uint8: return x
-        m, s = self.mean.to(x.device), self.std.to(x.device)
-        return TensorImage(x.float().sub_(255 * m).div_(255 * s))
-    def decodes(self, x:TensorImage): return TensorImage((x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1))
-
-# %% ../nbs/23_fast.ipynb #b9758570
-AUGS = ('fastai', 'crop')
-
-def fast_batch_tfms(
-    aug:str,               # 'fastai' (the chapter's aug_transforms) or 'crop' (random crops and flips by slicing)
-    size:int,              # final image size
-    min_scale:float=0.5,   # smallest crop area, as a fraction of the presized image
-) -> list:
-    "The batch transforms of augmentation `aug`, from uint8 batches to normalised floats"
-    if aug == 'fastai': return [IntToFloatTensor(), *aug_transforms(min_scale=min_scale, size=size), Normalize.from_stats(*imagenet_stats)]
-    if aug == 'crop': return [RandomCropFlip(min_scale), ResizeBatch(size), NormalizeBytes(*imagenet_stats)]
-    raise ValueError(f"aug={aug!r}: use one of {', '.join(AUGS)}")
-
-# %% ../nbs/23_fast.ipynb #0779f43d
-class CachedImage(Transform):
-    "A file's presized image as a uint8 `TensorImage`: from `cache` when it holds the file, else decoded as the cache's were"
-    def __init__(self, cache:ImageCache): self.cache, self.row = cache, {f: i for i, f in enumerate(cache.files)}
-    def encodes(self, fn:Path):
-        i = self.row.get(fn)
-        return TensorImage(torch.from_numpy(np.array(self.cache.images[i]) if i is not None else presized(fn, self.cache.presize)))
-
-@patch
-def batch(self:ImageCache, idx:np.ndarray, device=None) -> Tensor:
-    "Rows `idx` of the cache as one uint8 tensor on `device`, from a copy already there when there is one"
-    dev = torch.device(device or 'cpu')
-    on = self._resident.get(str(dev))
-    if on is None and dev.type == 'cuda' and str(dev) not in self._resident: on = self._resident[str(dev)] = self.resident(dev)
-    if on is not None: return on[torch.as_tensor(idx, device=dev)]
-    x = torch.from_numpy(self.images[idx])
-    return x if dev.type == 'cpu' else x.pin_memory().to(dev, non_blocking=True)
-
-@patch
-def resident(self:ImageCache, device, share:float=0.5) -> Tensor|None:
-    "A copy of the whole cache on `device`, made in chunks, if it needs at most `share` of the device's free memory; else None"
-    if self.images.nbytes > share * free_memory(device): return None
-    out = torch.empty(self.images.shape, dtype=torch.uint8, device=device)
-    for i in range(0, len(self), 1024): out[i:i + 1024] = torch.from_numpy(np.array(self.images[i:i + 1024])).to(device)
-    return out
-
-# %% ../nbs/23_fast.ipynb #1a48d755
-class CachedDL(TfmdDL):
-    "A `TfmdDL` that cuts whole batches out of its dataset's `ImageCache`, on the loader's device, then applies the batch transforms there"
-    @property
-    def cached(self) -> bool: return isinstance(getattr(self.dataset, 'cache', None), ImageCache)
-    def create_item(self, s): return (s or 0) if self.cached else super().create_item(s)
-    def do_batch(self, b):
-        if not self.cached: return super().do_batch(b)
-        idx = np.asarray(b)
-        order = np.argsort(idx, kind='stable')                        # read the file forward...
-        back = torch.from_numpy(np.argsort(order, kind='stable'))     # ...then put the rows back in the order asked for
-        x = self.dataset.cache.batch(idx[order], self.device)
-        return TensorImage(x[back.to(x.device)]), TensorCategory(torch.from_numpy(self.dataset.codes[idx]).to(self.device))
-
-def cached_datasets(
-    cache:ImageCache,      # the split's images
-    vocab:CategoryMap,     # the classes, in the chapter's order
-    split_idx:int,         # 0 for training, 1 for validation: which transforms apply
-) -> Datasets:
-    "A fastai `Datasets` of the cache's files, labelled by `readable_label`, with its images from the cache"
-    cat = Categorize(vocab=vocab)
-    ds = Datasets(cache.files, tfms=[[CachedImage(cache)], [readable_label, cat]], split_idx=split_idx)
-    ds.cache, ds.codes = cache, np.array([cat.vocab.o2i[readable_label(f)] for f in cache.files], dtype=np.int64)   # the codes `cat` gives
-    return ds
-
-# %% ../nbs/23_fast.ipynb #5510bda6
-_listed = {}
-
-def listed_items(
-    path:Path,     # the dataset's folder
-    sample:bool,   # the sample, or every image
-) -> tuple:
-    "`dataset_items(path, sample)`, remembered while no folder of the dataset changes"
-    try: stamp = tuple((str(d), d.stat().st_mtime_ns) for split in ('train', 'val') for d in (path/split, *(path/split).iterdir()) if d.is_dir())
-    except OSError: return dataset_items(path, sample)     # let it say what is missing
-    key = (str(path), sample)
-    if key not in _listed or _listed[key][0] != stamp: _listed[key] = (stamp, dataset_items(path, sample))
-    return _listed[key][1]
-
-# %% ../nbs/23_fast.ipynb #189907b5
-def fast_data_for(
-    s:RunSettings,         # the run's settings: source, sizes, batch size, sample, seed
-    device=None,           # where batches are served and augmented (default: `pick_device()`)
-    num_workers:int=None,  # decoding workers while a cache is built (default: one per core)
-    aug:str=None,          # 'fastai' or 'crop' (default: 'fastai' on a GPU, 'crop' on a CPU)
-    cache=None,            # folder for the caches (default: see `cache_dir`)
-    pool:str=None,         # worker pool for a build (see `pool_kind`)
-) -> DataLoaders:
-    "The chapter's `DataLoaders` for `s`, served from a memory-mapped uint8 cache and augmented on `device`"
-    s, dev = s.as_run(), pick_device(device)
-    path = dataset_path(s.source)
-    train, valid = listed_items(path, s.sample)
-    check_batches(len(train), len(valid), s.bs)
-    vocab = CategoryMap(train.map(readable_label), sort=True)
-    aug = ifnone(aug, 'fastai' if dev.type == 'cuda' else 'crop')
-    tfms = fast_batch_tfms(aug, s.size)
-    dss = [cached_datasets(image_cache(f, path, split, s.presize, cache, num_workers, pool), vocab, i)
-           for i, (f, split) in enumerate(((train, 'train'), (valid, 'val')))]
-    set_seed(s.seed, reproducible=True)
-    dls = DataLoaders(*[CachedDL(ds, bs=s.bs, shuffle=i == 0, drop_last=i == 0, num_workers=0, after_batch=tfms, device=dev)
-                        for i, ds in enumerate(dss)], path=path, device=dev)
-    dls.aug = aug                                        # recorded with the results of a run
-    return dls
-
-# %% ../nbs/23_fast.ipynb #3fc90d16
-class CPUAutocast(Callback):
-    "Run the forward pass and the loss under `torch.autocast` on the CPU, in bfloat16"
-    order = MixedPrecision.order
-    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
-    def after_pred(self): self.learn.pred = to_float(self.pred)
-    def after_loss(self): self.ctx.__exit__(None, None, None)
-
-class ChannelsLastInputs(Callback):
-    "Give the model its image batches in channels-last layout"
-    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in self.xb)
-
-def fast_learner(
-    learn:Learner,             # from `get_learner`
-    bf16:bool=None,            # bf16 autocast (default: on for a CUDA GPU that supports it)
-    channels_last:bool=None,   # channels-last weights and inputs (default: on for CUDA)
-    compile:bool=False,        # compile the model with `torch.compile`
-    **compile_kw,              # passed to `torch.compile`, e.g. `mode='max-autotune'`
-) -> Learner:
-    "`learn`, set to train fast: bf16 autocast, channels-last layout, and the model compiled if asked"
-    dev = learn.dls.device or default_device()
-    cuda = torch.device(dev).type == 'cuda'
-    if ifnone(bf16, cuda and torch.cuda.is_bf16_supported()):
-        learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, MixedPrecision)))
-        if cuda: learn.to_bf16()
-        else: learn.add_cb(CPUAutocast())
-    if ifnone(channels_last, cuda):
-        learn.model.to(memory_format=torch.channels_last)
-        learn.add_cb(ChannelsLastInputs())
-    if compile: learn.model.compile(**compile_kw)
-    return learn
-
-def scale_lr(
-    lr:float,            # learning rate tuned at `base_bs`
-    bs:int,              # the new batch size
-    base_bs:int=128,     # batch size `lr` was tuned at (the chapter's)
-) -> float:
-    "The learning rate for batch size `bs` by the linear scaling rule"
-    return lr * bs / base_bs
 
 # %% ../nbs/23_fast.ipynb #e42f35bf
 def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
@@ -427,15 +84,15 @@ def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_val
 
 def compare_augs(
     s:RunSettings,         # data and training settings: the same for every augmentation
-    make:Callable=fcn,     # the model, `make(n_out)`
-    augs=AUGS,             # augmentations to compare
+    model:str='fcn',       # the chapter model to train, a key of `CHAPTER_MODELS`
+    augs=FAST_AUGS,        # augmentations to compare
     device=None,           # default: `pick_device()`
     out=None,              # folder to keep the record in (and to reuse it from)
     cache=None,            # folder for image caches
 ) -> pd.DataFrame:
-    "Train `make` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch"
+    "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch"
     s, dev = s.as_run(), pick_device(device)
-    what = dict(settings=asdict(s), model=make.__name__, augs=list(augs), device=str(dev))
+    what = dict(settings=asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
     rec_path = Path(out)/'augs.json' if out is not None else None
     if rec_path is not None and rec_path.exists():
         rec = json.loads(rec_path.read_text())
@@ -447,34 +104,26 @@ def compare_augs(
     ref_valid = fast_data_for(s, dev, aug='fastai', cache=cache).valid
     rows, histories = [], {}
     for aug in augs:
-        r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), make, s, dev, ref_valid)
+        r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
         rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
-    rec = dict(what, rows=rows, history=histories, hardware=hardware(), versions=versions(), date=date.today().isoformat(),
+    rec = dict(what, rows=rows, history=histories, **provenance(),
                data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
     if rec_path is not None: atomic_write(rec_path, json.dumps(rec, indent=1))
     return pd.DataFrame(rows)
 
 # %% ../nbs/23_fast.ipynb #cdf5cf07
-@dataclass(frozen=True)
-class BenchModel:
-    "A model of the benchmark and the data the chapter trains it on"
-    label:str                         # name in the table
-    make:Callable[[int], nn.Module]   # `make(n_out)`
-    size:int                          # training crop
-    presize:int                       # stored square
-    bs:int                            # batch size
-
-BENCH_MODELS = {'fcn': BenchModel('FCN', fcn, 128, 160, 128),
-                'resnet18': BenchModel('ResNet18', resnet18, 128, 160, 128),
-                'resnet50': BenchModel('ResNet50', resnet50, 224, 224, 64)}
+BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')   # the chapter models (keys of `CHAPTER_MODELS`) that `bench` and the speed run offer
 
 def loader_speed(
     dl:DataLoader,      # a training loader
-    n_batches:int=8,    # batches timed, after one that starts any worker processes
+    n_batches:int=8,    # batches timed, in the steady state
 ) -> float:
-    "Images per second `dl` delivers, augmented and on its device"
-    it = iter(dl); next(it)
-    n_batches = min(n_batches, len(dl) - 1)
+    "Images per second `dl` delivers in a steady state, augmented and on its device: timed after the batches its workers had ready in advance"
+    ahead = 2 * dl.num_workers                           # fastai's workers each prepare up to two batches before they are asked
+    it = iter(dl)
+    for _ in range(1 + ahead): next(it)                  # the first batch starts the workers; the rest were ready before the clock started
+    n_batches = min(n_batches, len(dl) - 1 - ahead)
+    if n_batches < 1: raise ValueError(f"The loader has {len(dl)} batches: too few to time after its {1 + ahead} warm-up batches. Use more data or a smaller batch.")
     _sync(dl.device); t, n = time.perf_counter(), 0
     for _ in range(n_batches): n += len(next(it)[0])
     _sync(dl.device); secs = time.perf_counter() - t
@@ -509,36 +158,36 @@ def _better_of(pairs:int, *fs) -> list:
         for r, f in zip(res, fs): r.append(f())
     return [max(r) for r in res]
 
-def _bench_learner(dls, bm:BenchModel, dev, fast:bool, compile:bool=False) -> Learner:
+def _bench_learner(dls, name:str, dev, fast:bool, compile:bool=False) -> Learner:
     set_seed(42, reproducible=True)
-    learn = get_learner(dls, bm.make(dls.c), device=dev)
+    learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=dev)
     return fast_learner(learn, compile=compile) if fast else learn
 
 def bench_row(
-    name:str,               # key of `BENCH_MODELS`
+    name:str,               # key of `CHAPTER_MODELS`
     s:RunSettings,          # its settings
     device,                 # where to train
-    loader_batches:int=8,   # batches per loader measurement
+    loader_batches:int=8,   # batches per loader measurement, in the steady state
     train_batches:int=2,    # batches per training measurement
     full:bool=False,        # also train `s.epochs` epochs with each path
     cache=None,             # folder for image caches
     compile:bool=False,     # compile the fast path's model
 ) -> dict:
     "Loader and training speed of the chapter's pipeline and the fast path for model `name`; with `full`, seconds per epoch and top-1"
-    bm, dev = BENCH_MODELS[name], pick_device(device)
+    dev = pick_device(device)
     chap, fst = data_for(s), fast_data_for(s, dev, cache=cache)
     chap.to(dev)
     aug = 'fastai' if dev.type == 'cuda' else 'crop'
-    row = {'model': bm.label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
+    row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
     c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches), lambda: loader_speed(fst.train, loader_batches))
     row |= {'chapter loader img/s': c, 'fast loader img/s': f, 'loader speed-up': f / c}
     if aug != 'fastai': row['fast loader, chapter aug img/s'] = loader_speed(fast_data_for(s, dev, aug='fastai', cache=cache).train, loader_batches)
-    c = train_speed(_bench_learner(chap, bm, dev, False), train_batches)
-    f = train_speed(_bench_learner(fst, bm, dev, True, compile), train_batches)
+    c = train_speed(_bench_learner(chap, name, dev, False), train_batches)
+    f = train_speed(_bench_learner(fst, name, dev, True, compile), train_batches)
     row |= {'chapter train img/s': c, 'fast train img/s': f, 'train speed-up': f / c}
     for path, dls in (('chapter', chap), ('fast', fst)):
         if not full: row |= {f'{path} s/epoch': PENDING, f'{path} top-1 %': PENDING}; continue
-        learn, hist = _bench_learner(dls, bm, dev, path == 'fast', compile), EpochHistory()
+        learn, hist = _bench_learner(dls, name, dev, path == 'fast', compile), EpochHistory()
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(s.epochs, s.lr, cbs=hist)
         row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in hist.rows])), f'{path} top-1 %': 100 * final_metric(learn, 'accuracy')}
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
@@ -559,36 +208,34 @@ def bench_chart(df:pd.DataFrame, title:str):
 
 def bench(
     out='results/bench',             # folder for bench.csv, bench.md and bench.png
-    models:str|list='fcn,resnet18,resnet50',  # keys of `BENCH_MODELS`, comma-separated
+    models:str|list=','.join(BENCH_MODELS),  # some of `BENCH_MODELS`, comma-separated
     device=None,                     # default: `pick_device()`
     epochs:int=5,                    # epochs each path trains on a GPU, for seconds per epoch and top-1
     full:bool=None,                  # train those epochs (default: on a GPU only)
-    loader_batches:int=8,            # batches per loader measurement
+    loader_batches:int=8,            # batches per loader measurement, in the steady state
     train_batches:int=2,             # batches per training measurement, after a warm-up batch
     sample:bool=False,               # the sample instead of the full data (for tests)
     source=URLs.IMAGENETTE_160,      # the dataset
     cache=None,                      # folder for image caches
     compile:bool=False,              # compile the fast path's models
 ) -> pd.DataFrame:
-    "Benchmark the chapter's pipeline against the fast path for each model; write the table (CSV, markdown) and its chart into `out`"
+    "Benchmark the chapter's pipeline against the fast path for each model, at its chapter settings; write the table (CSV, markdown) and its chart into `out`"
     names = [n.strip() for n in (models.split(',') if isinstance(models, str) else models) if n.strip()]
     unknown = [n for n in names if n not in BENCH_MODELS]
     if unknown or not names: raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(BENCH_MODELS)}")
     dev = pick_device(device); full = ifnone(full, dev.type == 'cuda')
-    rows = []
-    for n in names:
-        bm = BENCH_MODELS[n]
-        s = RunSettings(source=str(source), presize=bm.presize, size=bm.size, bs=bm.bs, epochs=epochs, sample=sample).as_run()
-        rows.append(bench_row(n, s, dev, loader_batches, train_batches, full, cache, compile))
+    rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
+            for n in names]
     df = pd.DataFrame(rows)
     train, valid = listed_items(dataset_path(source), sample)
-    about = (f"measured on: {hardware()}; {versions()}; {date.today().isoformat()}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
-             f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches; training: {train_batches} batches after a warm-up"
+    about = (f"{measured_on()}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
+             f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches in the steady state; training: {train_batches} batches after a warm-up"
              + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
     out = Path(out)
     atomic_write(out/'bench.csv', df.to_csv(index=False))
     atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
-    fig = bench_chart(df, f"{hardware()}, {date.today().isoformat()}")
+    p = provenance()
+    fig = bench_chart(df, f"{p['hardware']}, {p['date']}")
     atomic_savefig(fig, out/'bench.png', dpi=100, bbox_inches='tight'); plt.close(fig)
     print(about)
     return df
@@ -597,19 +244,17 @@ def bench(
 @dataclass(frozen=True)
 class SpeedRun:
     "A recipe for a short, fast training run on the fast path"
-    model:str = 'resnet50'                     # 'fcn', 'resnet18' or 'resnet50'
+    model:str = 'resnet50'                     # one of `BENCH_MODELS`: 'fcn', 'resnet18' or 'resnet50'
     phases:tuple = ((16, 128), (10, 160))      # (epochs, crop size) of each phase, in order
     presize:int = 160                          # stored square; every crop size must be at most this
     bs:int = 256                               # batch size
-    lr:float = 3e-3                            # peak learning rate at batch size 128, scaled to `bs`
+    lr:float = 3e-3                            # peak learning rate at the chapter's batch size, scaled to `bs`
     label_smoothing:float = 0.1                # label smoothing of the cross-entropy loss
     bf16:bool = None                           # bf16 autocast (default: where the GPU has it)
     channels_last:bool = None                  # channels-last layout (default: on a GPU)
     compile:bool = False                       # `torch.compile` the model
     tta:bool = True                            # score with test-time augmentation as well
     seed:int = 42
-
-SPEED_MODELS = {'fcn': fcn, 'resnet18': resnet18, 'resnet50': resnet50}
 
 class ProgressiveResize(Callback):
     "Switch the learner's data to `schedule[epoch]` at each epoch where a new phase starts"
@@ -629,7 +274,7 @@ def speed_run(
     cbs=None,                       # extra training callbacks
 ) -> dict:
     "Train as recipe `r` says on the fast path; return top-1 accuracy, with and without TTA, and the seconds training took"
-    if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
+    if r.model not in BENCH_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(BENCH_MODELS)}")
     dev = pick_device(device)
     too_big = [size for _, size in r.phases if size > r.presize]
     if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: raise presize or lower them.")
@@ -639,10 +284,10 @@ def speed_run(
         schedule[epochs] = fast_data_for(s, dev, cache=cache); epochs += n
     dls = schedule[0]
     set_seed(r.seed, reproducible=True)
-    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), device=dev, cbs=[FiniteLoss()],
+    learn = get_learner(dls, CHAPTER_MODELS[r.model].make(dls.c), device=dev, cbs=[FiniteLoss()],
                         loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
-    hist, lr = EpochHistory(), scale_lr(r.lr, dls.train.bs)
+    hist, lr = EpochHistory(), scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
     _sync(dev); t = time.perf_counter()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
     _sync(dev); secs = time.perf_counter() - t
@@ -650,10 +295,9 @@ def speed_run(
     if r.tta:
         with learn.no_bar(): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
-    rec = dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, hardware=hardware(), versions=versions(),
-               data=f"{dataset_name(source)}{' sample' if sample else ''}", date=date.today().isoformat())
+    rec = dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **provenance(), data=f"{dataset_name(source)}{' sample' if sample else ''}")
     if out is not None:
         atomic_write(Path(out)/'speedrun.json', json.dumps(rec, indent=1))
-        atomic_write(Path(out)/'speedrun.md', f"measured on: {rec['hardware']}; {rec['versions']}; {rec['data']}; {rec['date']}\n\n"
+        atomic_write(Path(out)/'speedrun.md', f"{measured_on(rec)}; {rec['data']}\n\n"
                                                + pd.DataFrame([{**res, 'recipe': str(r)}]).to_markdown(index=False) + '\n')
     return rec

@@ -11,25 +11,34 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig', 'FolderBusyError', 'folder_lock',
-           'file_sha256', 'move_aside']
+__all__ = ['atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig', 'FolderBusyError',
+           'folder_lock', 'file_sha256', 'move_aside']
 
 # %% ../nbs/01_files.ipynb #c8b7522d
-def atomic_write(path:Path|str, data:bytes|str) -> Path:
-    "Write `data` to `path` through a temporary file and a rename, so that `path` is never half-written"
+@contextmanager
+def atomic_path(path:Path|str):
+    "A temporary path beside `path` to write to: renamed onto `path`, flushed to disk, when the block ends; removed if it raises"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())                  # mkstemp makes files private; give the usual permissions
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
+        yield Path(tmp)
+        _fsync(tmp); os.replace(tmp, path); _fsync(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+def _fsync(path:Path|str):
+    "Flush the file or folder at `path` to disk"
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def atomic_write(path:Path|str, data:bytes|str) -> Path:
+    "Write `data` to `path` through a temporary file and a rename, so that `path` is never half-written"
+    with atomic_path(path) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)
 
 def _umask() -> int:
     "The process's umask (reading it means setting it, so set it straight back)"
@@ -57,8 +66,12 @@ class FolderBusyError(RuntimeError):
     "Another process holds the folder's lock"
 
 @contextmanager
-def folder_lock(folder:Path|str, what:str='run'):
-    "Hold an exclusive lock on `folder` while the block runs; fail at once if another process holds it"
+def folder_lock(
+    folder:Path|str,    # the folder to lock (created if missing)
+    what:str='run',     # what wants it, for the message
+    wait:bool=False,    # wait for the holder to finish, instead of failing at once
+):
+    "Hold an exclusive lock on `folder` while the block runs; if another process holds it, fail at once or wait"
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     f = open(folder/'.lock', 'a+')
     try:
@@ -66,7 +79,9 @@ def folder_lock(folder:Path|str, what:str='run'):
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES): raise
             f.seek(0); holder = f.read().strip() or 'another process'
-            raise FolderBusyError(f"{folder} is in use by {holder}. Wait for it to finish, or give this {what} another folder (--out).") from None
+            if not wait: raise FolderBusyError(f"{folder} is in use by {holder}. Wait for it to finish, or give this {what} another folder (--out).") from None
+            print(f"Waiting for {holder}, which is using {folder} ...", flush=True)
+            fcntl.lockf(f, fcntl.LOCK_EX)
         f.seek(0); f.truncate(); f.write(f'process {os.getpid()}'); f.flush()
         yield folder
     finally: f.close()

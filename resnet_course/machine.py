@@ -10,7 +10,8 @@ import os, platform
 import torch
 
 # %% auto #0
-__all__ = ['SUPPORTED_DEVICES', 'BF16_CAPABILITY', 'notice', 'pick_device', 'hardware', 'versions', 'free_memory', 'precision']
+__all__ = ['SUPPORTED_DEVICES', 'BF16_CAPABILITY', 'notice', 'pick_device', 'hardware', 'versions', 'provenance', 'measured_on',
+           'free_memory', 'precision']
 
 # %% ../nbs/00_machine.ipynb #3908aecc
 _noticed = set()
@@ -59,6 +60,16 @@ def versions() -> str:
     "Versions of the libraries that set the numbers: torch, torchvision, fastai, Python"
     import torchvision, fastai
     return f"torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}"
+
+def provenance() -> dict:
+    "Where and when a result is measured: the hardware, the library versions and today's date, as a record stores them"
+    from datetime import date
+    return dict(hardware=hardware(), versions=versions(), date=date.today().isoformat())
+
+def measured_on(p:dict=None) -> str:
+    "The line a saved measurement starts with, from the record `p` (default: here and now)"
+    p = p or provenance()
+    return f"measured on: {p['hardware']}; {p['versions']}; {p['date']}"
 
 # %% ../nbs/00_machine.ipynb #d7e33dab
 def free_memory(device=None) -> int:

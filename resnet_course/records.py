@@ -137,9 +137,26 @@ def _preference(rec:dict) -> tuple:
     row = rec['row']
     return (not rec['settings']['sample'], bool(rec.get('chapter_recipe')), 'CUDA' in row.get('hardware', ''), rec.get('finished_at', ''))
 
+_SHOWN = {'row': ('model', 'data', 'hardware', 'date', 's/epoch', 'top-1 %', 'book top-1 %'),   # what `describe` and `show_training` read
+          'settings': ('sample', 'epochs', 'size', 'presize', 'bs')}
+
+def _shown_record(p:Path) -> dict|None:
+    "The record at `p` if it holds everything `show_training` reads; else None, with a warning that names the file"
+    try:
+        rec = json.loads(p.read_text())
+        assert isinstance(rec, dict) and isinstance(rec.get('history', []), list), 'not a record'
+        for part, keys in _SHOWN.items():
+            missing = [k for k in keys if not isinstance(rec.get(part), dict) or k not in rec[part]]
+            assert not missing, f"its {part} lacks {', '.join(missing)}"
+        float(rec['row']['s/epoch'])
+        return rec
+    except (OSError, ValueError, TypeError, AssertionError, UnicodeDecodeError) as e:
+        warnings.warn(f'{p} is not a valid record ({e}) and is not shown; the next run of that model will move it aside and retrain.')
+        return None
+
 def best_record(name:str, root:Path=None) -> tuple:
-    "The preferred full-data record of model `name` under `root`, and its run folder; (None, None) if there is none"
-    found = [(json.loads(p.read_text()), p.parent) for p in Path(root or results_root()).glob(f'*/runs/{name}-*/record.json')]
+    "The preferred full-data record of model `name` under `root`, and its run folder; (None, None) if there is none. Damaged records are skipped with a warning"
+    found = [(r, p.parent) for p in sorted(Path(root or results_root()).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
     found = [(r, d) for r, d in found if not r['settings']['sample']]
     return max(found, key=lambda t: _preference(t[0])) if found else (None, None)
 

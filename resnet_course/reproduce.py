@@ -24,7 +24,8 @@ from .pooling import fcn
 from .resblock import resblock_fcn, resblock2_fcn
 from .resnet import resnet18
 from .bottleneck import resnet50
-from .fast import fast_data_for, fast_learner
+from .loaders import fast_data_for
+from .speed import fast_learner
 
 # %% auto #0
 __all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
@@ -193,8 +194,9 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
     recorder.plot_loss(skip_start=5 if len(recorder.losses) > 50 else 0)
     for line in plt.gca().lines: line.set_marker('o' if len(line.get_xdata()) < 10 else '')
     plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px" + (' (sample)' if s.sample else ''))
+    plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows, kept in the record
     atomic_savefig(plt.gcf(), run.loss_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s),
+    return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'loss_plot': plotted,
                                            'versions': versions(), 'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 

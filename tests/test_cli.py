@@ -4,13 +4,32 @@ Each command is forked from a server that has already imported it (tests/cli_run
 environment, folder, streams, Ctrl-C handling and exit code as a fresh process, without 10-40 s of imports per command."""
 import json, time
 from pathlib import Path
-import pandas as pd, pytest
+import numpy as np, pandas as pd, pytest
+from PIL import Image
 from conftest import ROOT
 
 @pytest.fixture
 def run(runner):
     "run(args, env, timeout, cwd): the finished command, with `returncode`, `stdout` and `stderr`"
     return lambda args, env=None, timeout=600, cwd=ROOT: runner.cli(args, env=env, cwd=cwd, timeout=timeout)
+
+# matplotlib's first two colours: the chapter's bars and the training loss; the fast path's bars and the validation loss
+CHAPTER_COLOUR, FAST_COLOUR = (31, 119, 180), (255, 127, 14)
+
+def colour_share(png:Path, rgb:tuple, tol:int=40) -> float:
+    "The share of the image's pixels within `tol` levels of the colour `rgb`: zero for a plot without lines or bars of that colour"
+    a = np.asarray(Image.open(png).convert('RGB')).astype(int)
+    return float((np.abs(a - np.array(rgb)).max(-1) <= tol).mean())
+
+def check_loss_plot(png:Path, rec:dict):
+    "The saved loss plot holds both curves: the training loss at every step, ending at the last epoch's, and the validation loss at each epoch's end"
+    lines, hist = rec['loss_plot'], rec['history']
+    assert set(lines) == {'train', 'valid'}, f'{png}: the plot has the lines {sorted(lines)}'
+    train, valid = np.array(lines['train']), np.array(lines['valid'])
+    assert len(train) >= len(hist) and np.all(np.diff(train[:, 0]) > 0), f'{png}: the training curve has {len(train)} points'
+    assert np.isclose(train[-1, 1], hist[-1]['train_loss'], rtol=1e-4)
+    assert np.allclose(valid[:, 1], [h['valid_loss'] for h in hist], rtol=1e-4) and len(valid) == len(hist)
+    assert colour_share(png, CHAPTER_COLOUR) > 0.001 and colour_share(png, FAST_COLOUR) > 0.0002, f'{png}: the curves are not drawn'
 
 def records(out:Path) -> dict:
     "name -> record of every finished run in `out`"
@@ -64,7 +83,7 @@ def test_reproduce_quick_writes_table_and_curves(run, cli_env, tmp_path):
     assert df.parameters.tolist()[3] == 11_708_744 - 990 * 513   # ResNet18: timm's 1000-class count less 990 classes' weights and bias
     assert (df.data == 'imagenette2-160 sample').all() and df.hardware.str.len().gt(0).all()
     for name, rec in records(out).items():
-        assert (out/'runs'/f"{name}-{rec['row']['run']}"/'loss.png').stat().st_size > 5000
+        check_loss_plot(out/'runs'/f"{name}-{rec['row']['run']}"/'loss.png', rec)
     assert '| ResNet18' in (out/'results.md').read_text()
     assert 'they show that every step runs, not how good the models are' in r.stdout
 
@@ -135,8 +154,9 @@ def test_bench_quick_writes_table_and_chart(run, cli_env, tmp_path):
     r = run(['bench', '--quick', '--models', 'fcn', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     df = pd.read_csv(tmp_path/'bench.csv')
-    assert df.model.tolist() == ['FCN'] and (df[['chapter loader img/s', 'fast loader img/s', 'loader speed-up']] > 0).all(axis=None)
-    assert 'measured on:' in (tmp_path/'bench.md').read_text() and (tmp_path/'bench.png').stat().st_size > 10_000
+    assert df.model.tolist() == ['fully convolutional net'] and (df[['chapter loader img/s', 'fast loader img/s', 'loader speed-up']] > 0).all(axis=None)
+    assert 'measured on:' in (tmp_path/'bench.md').read_text()
+    assert colour_share(tmp_path/'bench.png', CHAPTER_COLOUR) > 0.005 and colour_share(tmp_path/'bench.png', FAST_COLOUR) > 0.005, 'bench.png lacks its bars'
     r = run(['bench', '--quick', '--models', 'vgg16', '--out', str(tmp_path)], cli_env)
     assert r.returncode != 0 and 'choose from fcn,resnet18,resnet50' in r.stderr
 
