@@ -6,8 +6,8 @@ Docs: https://resnet-course.github.io/resnet_course/cli.html.md"""
 
 # %% auto #0
 __all__ = ['EXPECTED_COUNTS', 'COMMANDS', 'RESUMES', 'check_dataset', 'check_datasets', 'CliError', 'model_list', 'batch_size',
-           'cmd_data', 'cmd_reproduce', 'cmd_figures', 'cmd_bench', 'cmd_speedrun', 'add_options', 'cli_parser', 'main',
-           'user_errors']
+           'learning_rate', 'cmd_data', 'cmd_reproduce', 'cmd_figures', 'cmd_bench', 'cmd_speedrun', 'add_options',
+           'cli_parser', 'main', 'user_errors']
 
 # %% ../nbs/30_cli.ipynb #4d4bc08a
 import argparse, inspect, sys, warnings
@@ -62,6 +62,13 @@ def batch_size(s:str) -> int:
                                                "at least 2 images; use --bs 2 or more (the chapter uses 128)")
     return n
 
+def learning_rate(s:str) -> float:
+    "`--lr`: a positive, finite number, the peak of the one-cycle schedule"
+    try: lr = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a number: give the peak learning rate, e.g. --lr 3e-3") from None
+    if not 0 < lr < float('inf'): raise argparse.ArgumentTypeError(f"{s} is not a positive learning rate: use e.g. --lr 3e-3 (the chapter's)")
+    return lr
+
 # %% ../nbs/30_cli.ipynb #5e9d3f14
 def cmd_data(
     data:str=None,       # a dataset folder laid out as ImageNet (train/ and val/ with a folder per class), or a fastai URL (default: every dataset the course uses)
@@ -82,6 +89,7 @@ def cmd_reproduce(
     lr_find:bool=False,  # run the learning-rate finder before each model and save its plot
     data:str=None,       # a dataset folder laid out as ImageNet, or a fastai URL (default: Imagenette)
     fast:bool=False,     # feed the models from the fast data path of "Training fast"
+    lr:learning_rate=None, # peak learning rate (default: the chapter's, 3e-3)
 ):
     "Rerun the chapter: train its models, resuming where a run stopped, and write the results table"
     from resnet_course.settings import SAMPLE
@@ -90,7 +98,7 @@ def cmd_reproduce(
         raise CliError(f"--epochs {epochs} with --quick: the sample trains {SAMPLE.epochs} epoch at most, so it would train "
                        f"{SAMPLE.epochs}, not {epochs}. Leave --epochs out with --quick, or drop --quick to train {epochs} epochs on the full data.")
     reproduce(','.join(CHAPTER_MODELS) if models is None else models, epochs=epochs, size=size, bs=bs, seed=seed, out=out,
-              sample=quick, device=device, lr_find=lr_find, source=data, fast=fast)
+              sample=quick, device=device, lr_find=lr_find, source=data, fast=fast, lr=lr)
 
 def cmd_figures(
     size:int=32,         # image size in pixels
@@ -152,9 +160,9 @@ def add_options(p:argparse.ArgumentParser, f):
         p.add_argument(flag, type=prm.annotation, default=prm.default, help=text,
                        metavar=name.upper() if prm.annotation in (int, str) else None)
 
-def cli_parser() -> tuple:
+def cli_parser(prog:str='resnet-course') -> tuple:
     "The `resnet-course` parser, and a parser per subcommand, each with only its own options (no abbreviations)"
-    p = argparse.ArgumentParser(prog='resnet-course', allow_abbrev=False,
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
                                 description="The course's command line: check the data, rerun the chapter and the course's other experiments.",
                                 epilog="Each command lists its own options: resnet-course COMMAND --help")
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -165,9 +173,9 @@ def cli_parser() -> tuple:
         add_options(subs[name], f)
     return p, subs
 
-def main(argv:list=None):
+def main(argv:list=None, prog:str='resnet-course'):
     "Run `resnet-course` with `argv` (default: the command line). Mistakes exit with a one-line message, before any heavy import"
-    p, subs = cli_parser()
+    p, subs = cli_parser(prog)
     args, extra = p.parse_known_args(argv)
     command = args.command
     if extra: subs[command].error(f"unrecognized arguments: {' '.join(extra)} (resnet-course {command} --help lists its options)")

@@ -75,6 +75,7 @@ def chapter_settings(
     world_size:int=1,   # processes training together; `bs` is per process
     fast:bool=False,    # feed the model from the fast data path (see "Training fast")
     aug:str=None,       # the fast path's augmentation, 'fastai' or 'crop' (default: 'fastai')
+    lr:float=None,      # peak learning rate (default: the chapter's, 3e-3)
 ) -> RunSettings:
     "The `RunSettings` of chapter model `name`: the chapter's recipe, with the caller's overrides"
     cm = CHAPTER_MODELS[name]
@@ -84,7 +85,7 @@ def chapter_settings(
     presize = cm.presize if source == URLs.IMAGENETTE_320 or not is_url(source) else min(cm.presize, 224)
     if size != cm.size: presize = round(size * cm.presize / cm.size)
     return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs), epochs=ifnone(epochs, cm.epochs),
-                       lr=cm.lr, seed=seed, sample=sample, world_size=world_size, fast=fast,
+                       lr=ifnone(lr, cm.lr), seed=seed, sample=sample, world_size=world_size, fast=fast,
                        aug=ifnone(aug, 'fastai') if fast else None)
 
 def is_chapter_recipe(name:str, s:RunSettings) -> bool:
@@ -289,13 +290,14 @@ def reproduce(
     lr_find:bool=False,  # run the learning-rate finder before each model, and save its plot
     source=None,         # dataset folder or URL (default: Imagenette)
     fast:bool=False,     # feed the models from the fast data path (see "Training fast")
+    lr:float=None,       # peak learning rate for every model (default: the chapter's, 3e-3)
 ) -> pd.DataFrame:
     "Train the chapter's `models`, resuming where a run stopped, and write each run's record and the results table"
     names = parse_models(models)
     out = Path(out) if out is not None else default_out(sample)
     init_distributed(pick_device(device))
     aug = ('fastai' if pick_device(device).type == 'cuda' else 'crop') if fast else None    # the chapter's augmentation where it is cheap
-    jobs = [(n, chapter_settings(n, sample, epochs, size, bs, seed, source, world_size(), fast, aug)) for n in names]
+    jobs = [(n, chapter_settings(n, sample, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
     preflight(jobs, out, device)
     with folder_lock(out) if is_main() else nullcontext():
         if is_main(): remove_stale_temps(out)

@@ -183,24 +183,24 @@ def main():
         expect([h['epoch'] for h in rec['history']] == [1, 2], f"history {rec['history']}")
         return f"resumed after epoch 1; record of 2 epochs on {rec['row']['hardware']}"
 
-    def cli_check(args:list, what):
+    def cli_check(argv:list, what):
+        "Run `resnet-course ARGV --quick` in this process, through the command line's own entry function"
         from resnet_course.cli import main
-        out = work/'cli'/args[0]
-        kw = dict(quick=True, out=str(out), device=str(dev)) | {k: v for k, v in zip(args[1::2], args[2::2])}
-        main(args[0], **kw)
+        out = work/'cli'/argv[0]
+        main([*argv, '--quick', '--out', str(out), '--device', str(dev)])
         return what(out)
 
     @check('resnet-course reproduce --quick')
-    def _(): return cli_check(['reproduce', 'models', 'fcn', 'fast', True], lambda o: f"{len(list(o.glob('runs/*/record.json')))} record(s), fast path")
+    def _(): return cli_check(['reproduce', '--models', 'fcn', '--fast'], lambda o: f"{len(list(o.glob('runs/*/record.json')))} record(s), fast path")
 
     @check('resnet-course speedrun --quick')
     def _(): return cli_check(['speedrun'], lambda o: json.loads((o/'speedrun.json').read_text())['result'])
 
     @check('resnet-course bench --quick')
-    def _(): return cli_check(['bench', 'models', 'fcn'], lambda o: (o/'bench.md').read_text().splitlines()[0][:120])
+    def _(): return cli_check(['bench', '--models', 'fcn'], lambda o: (o/'bench.md').read_text().splitlines()[0][:120])
 
     @check('resnet-course figures --quick')
-    def _(): return cli_check(['figures', 'epochs', 1, 'size', 16], lambda o: sorted(p.name for p in o.glob('*.png')))
+    def _(): return cli_check(['figures', '--epochs', '1', '--size', '16'], lambda o: sorted(p.name for p in o.glob('*.png')))
 
     @check('benchmark_conv1x1')
     def _():

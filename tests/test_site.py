@@ -241,3 +241,23 @@ def test_screenshots_of_the_new_parts(site, browser):
     assert browser.save_screenshot(str(shots/'search.png'))
     browser.execute_script("document.querySelector('nav.pager').scrollIntoView()")
     assert browser.save_screenshot(str(shots/'pager.png'))
+
+# Pages whose outputs readers missed, and what their outputs must hold at least: (tables, images).
+EVIDENCE = {'12_stem.ipynb': (2, 1), '15_reference.ipynb': (2, 0), '03_data.ipynb': (0, 1)}
+CELL_IO = """return Array.from(document.querySelectorAll('.jp-CodeCell')).map(c => {
+  const inp = c.querySelector('.jp-InputArea'), out = c.querySelector('.jp-OutputArea');
+  return [inp ? inp.textContent : '', out ? out.textContent.trim().length : 0, out ? out.querySelectorAll('table').length : 0,
+          out ? Array.from(out.querySelectorAll('img')).filter(i => i.complete && i.naturalWidth > 0).length : 0]; })"""
+
+def test_pages_show_their_evidence(site, browser):
+    "On the Stem, Reference and Data pages, every cell meant to show something shows it, and their tables and figures are there"
+    from save_outputs import is_display_cell
+    out, _ = site
+    for name, (n_tables, n_images) in EVIDENCE.items():
+        page = build_site.front_matter_file(out, name)
+        browser.get(page.as_uri())
+        cells = browser.execute_script(CELL_IO)
+        empty = [src.strip()[:60] for src, chars, tables, imgs in cells if is_display_cell(src) and not (chars or tables or imgs)]
+        assert not empty, f'{page.name}: cells that show nothing: {empty}'
+        tables, imgs = sum(c[2] for c in cells), sum(c[3] for c in cells)
+        assert tables >= n_tables and imgs >= n_images, f'{page.name}: {tables} tables and {imgs} figures in outputs, expected {n_tables} and {n_images}'
