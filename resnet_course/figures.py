@@ -215,8 +215,7 @@ def _done(path:Path, meta:dict) -> bool:
     return True
 
 def _save_meta(path:Path, meta:dict, started:float):
-    atomic_write(path.with_suffix('.json'), json.dumps({**meta, 'hardware': hardware(), 'versions': versions(),
-                 'date': date.today().isoformat(), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
+    atomic_write(path.with_suffix('.json'), json.dumps({**meta, **provenance(), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
 
 def figures_experiment(
     out:Path,               # folder for the results
