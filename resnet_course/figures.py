@@ -218,8 +218,7 @@ def _done(path:Path, meta:dict) -> bool:
     return True
 
 def _save_meta(path:Path, meta:dict, started:float, device=None):
-    atomic_write(path.with_suffix('.json'), json.dumps({**meta, 'hardware': hardware(device), 'versions': versions(),
-                 'date': date.today().isoformat(), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
+    atomic_write(path.with_suffix('.json'), json.dumps({**meta, **provenance(device), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
 
 def figures_experiment(
     out:Path,               # folder for the results

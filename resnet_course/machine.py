@@ -61,10 +61,12 @@ def versions() -> str:
     import torchvision, fastai
     return f"torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}"
 
-def provenance() -> dict:
+def provenance(
+    device=None,   # the device the work ran on (default: the one `pick_device` chooses)
+) -> dict:
     "Where and when a result is measured: the hardware, the library versions and today's date, as a record stores them"
     from datetime import date
-    return dict(hardware=hardware(), versions=versions(), date=date.today().isoformat())
+    return dict(hardware=hardware(device), versions=versions(), date=date.today().isoformat())
 
 def measured_on(p:dict=None) -> str:
     "The line a saved measurement starts with, from the record `p` (default: here and now)"

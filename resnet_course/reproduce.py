@@ -183,14 +183,14 @@ def find_lr(learn:Learner, run:RunFolder) -> float:
 
 def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHistory, extra:dict=None) -> dict:
     "Write the finished run: its results row, loss curve, record and weights; return the record"
-    cm, secs = CHAPTER_MODELS[name], [r['seconds'] for r in hist.rows]
+    cm, secs, p = CHAPTER_MODELS[name], [r['seconds'] for r in hist.rows], provenance(learn.dls.device)
     row = {'name': name, 'model': cm.label, 'data': dataset_name(s.source) + (' sample' if s.sample else ''),
            'size': s.size, 'epochs': s.epochs, 'bs': s.bs, 'parameters': total_params(learn.model)[0],
            'top-1 %': round(100 * final_metric(learn, 'accuracy'), 1),
            'top-5 %': round(100 * final_metric(learn, 'top_k_accuracy'), 1) if learn.dls.c > 5 else float('nan'),
            's/epoch': round(float(np.mean(secs)), 1), 'book top-1 %': cm.book, 'world size': s.world_size,
            'data path': f"fast, {s.aug} augmentation" if s.fast else "chapter's",
-           'hardware': hardware(learn.dls.device), 'date': date.today().isoformat(), 'run': s.key}
+           'hardware': p['hardware'], 'date': p['date'], 'run': s.key}
     recorder = learn.recorder   # fastai's plot_loss; a short run keeps its first steps, and a curve of a few points gets markers
     recorder.plot_loss(skip_start=5 if len(recorder.losses) > 50 else 0)
     for line in plt.gca().lines: line.set_marker('o' if len(line.get_xdata()) < 10 else '')
@@ -198,7 +198,7 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
     plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows, kept in the record
     atomic_savefig(plt.gcf(), run.loss_plot, dpi=100, bbox_inches='tight'); plt.close('all')
     return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'loss_plot': plotted,
-                                           'versions': versions(), 'finished_at': datetime.now().isoformat(timespec='seconds'),
+                                           'versions': p['versions'], 'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 
 # %% ../nbs/21_reproduce.ipynb #b8e2d4f3

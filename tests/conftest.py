@@ -38,8 +38,8 @@ def cli_env(): return learner_env()
 
 @pytest.fixture(scope='session')
 def runner(tmp_path_factory):
-    """Runs commands and Python code, each in a process forked from one that has imported the course's command line and
-    nothing from a notebook (tests/cli_runner.py); one per pytest worker"""
+    """Runs the command line in this process through its entry point, or in a child process forked from this one where a
+    process is the point (tests/cli_runner.py)"""
     from cli_runner import Runner
     r = Runner(tmp_path_factory.mktemp('runner'), learner_env())
     yield r
@@ -67,10 +67,10 @@ def pytest_collection_modifyitems(items):
     rank = lambda item: next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
     items.sort(key=rank)   # stable: the order within each rank stays as collected
 
-# Files whose tests share a fixture that is costly to build (a site, a finished run, a torchrun launch): pytest-xdist keeps
+# Files whose tests share a fixture that is costly to build (a site, a torchrun launch): pytest-xdist keeps
 # each on one worker, and hands out every other test on its own. (The xdist_group mark would do this, but with pytest 9 and
 # pytest-xdist 3.8 it has no effect: its tests still go to both workers.)
-SHARED_FIXTURE_FILES = ('test_faults.py', 'test_scaling.py', 'test_site.py')
+SHARED_FIXTURE_FILES = ('test_scaling.py', 'test_site.py')
 
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling

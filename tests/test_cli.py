@@ -1,7 +1,7 @@
 """The `resnet-course` command, run as a learner runs it: its own process, on the real datasets.
 
-Each command is forked from a server that has already imported it (tests/cli_runner.py): the same entry point, arguments,
-environment, folder, streams, Ctrl-C handling and exit code as a fresh process, without 10-40 s of imports per command."""
+Each command runs in this process through its entry point (tests/cli_runner.py), with its own arguments, environment,
+folder, output and exit code; Ctrl-C and SIGKILL go to a child process forked from this one."""
 import json, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest

@@ -11,25 +11,23 @@ Every case runs the command line as a learner would, then asserts one of exactly
 
 How it runs, and why:
 
-- Each command runs through `cli_runner`: forked from a server that has already imported it (see there), or as a
-  plain subprocess with `RESNET_COURSE_FORK=0`; `RESNET_COURSE_CLI` names the command to test.
-- Cases run side by side (`RESNET_COURSE_TEST_WORKERS`, default 4 threads), each command with one torch thread
-  (`RESNET_COURSE_TEST_THREADS`); each test waits for its own case.
+- Each case is a plain pytest test. A command runs in this process through its entry point (tests/cli_runner.py:
+  `World.cli`, with its own environment, folder, output and exit code), or, where a process is the point (SIGKILL,
+  a command still running while another starts, DataLoader workers to find), in a child process forked from this one.
+- Each command uses one torch thread (`RESNET_COURSE_TEST_THREADS`): pytest-xdist's two workers share 2 cores.
 - Data: a private `FASTAI_HOME` whose imagenette2-160 holds 10 classes of real Imagenette images, 4 training and 2
   validation images each, so that `--quick` and default-data runs take seconds, and code without `--data` can run
   the same cases. Cases about a learner's own folder use `--data`: conftest's 3-class `make_small_dataset`, or a
   copy of the tiny imagenette.
 - One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
 """
-import csv, hashlib, io, json, os, random, re, shutil, signal, subprocess, sys, textwrap, threading, time
-from concurrent.futures import ThreadPoolExecutor
+import csv, hashlib, io, json, os, random, re, shutil, signal, textwrap, time
 from dataclasses import dataclass
 from pathlib import Path
 import pytest
 from conftest import IMAGENETTE, make_small_dataset
 from cli_runner import Result, Runner
 
-WORKERS = int(os.environ.get('RESNET_COURSE_TEST_WORKERS', '4'))
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
 ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports
 ERROR_TIMEOUT = 60         # a command that should have refused is stopped after this long
@@ -167,7 +165,7 @@ print('LOADED ' + json.dumps({'bad': bad, 'n': n}))
 '''
 
 # ----------------------------------------------------------------------------------------------------------------
-# The world the cases share: data, a fork server, a finished run
+# The world the cases share: data, a finished run
 
 def copy_images(src:Path, dst:Path, n:int, link:bool=False):
     dst.mkdir(parents=True, exist_ok=True)
@@ -191,14 +189,10 @@ class World(Runner):
         env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
         env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1', FASTAI_HOME=str(self.home))
         if THREADS: env.update(OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS)
-        super().__init__(root, env)                              # the fork server imports while the data is made
+        super().__init__(root, env)
         make_small_dataset(self.home/'data'/'imagenette2-160', n_classes=10, n_train=4, n_valid=2)
         self.small3 = make_small_dataset(root/'small3')           # conftest's small dataset: 3 classes, 8 + 4 images each
-        self.t0, self.timeline = time.monotonic(), []
-        self._base, self._base_lock, self._shared, self._shared_lock = None, threading.Lock(), {}, threading.Lock()
-
-    def case_dir(self, name:str) -> Path:
-        d = self.root/'cases'/name; d.mkdir(parents=True); return d
+        self._base, self._shared = None, {}
 
     def unloadable(self, folder:Path, only=None) -> list:
         "Files under `folder` (results tables, records, weights, plots; or just the relative paths `only`) that fail to load, each with why"
@@ -227,36 +221,27 @@ class World(Runner):
         "Outcome (A) for `argv`: a clear error naming `phrases`, and no file written or changed under `watch`"
         watch = [Path(w) for w in watch]
         before = [snapshot(w) for w in watch]
-        r = self.cli(argv, timeout=ERROR_TIMEOUT + (0 if self.server else self.startup), env=env, extra_memory=6 << 30)
-        assert_clear_error(r, *phrases, code=code, seconds=ERROR_SECONDS + (0 if self.server else self.startup))
+        r = self.cli(argv, timeout=ERROR_TIMEOUT, env=env, extra_memory=6 << 30)
+        assert_clear_error(r, *phrases, code=code, seconds=ERROR_SECONDS)
         for w, b in zip(watch, before): assert_unchanged(b, snapshot(w), str(w))
         return r
 
-    @property
-    def startup(self) -> float:
-        "Seconds a plain process takes to start and import (plain-subprocess mode only)"
-        if 'startup' not in self._shared:
-            self._shared['startup'] = self.cli(['reproduce', '--epochs', 'not-a-number']).seconds
-        return self._shared['startup']
-
     def base(self) -> Path:
         "A results folder with one finished run of fcn and resblock, made once"
-        with self._base_lock:
-            if self._base is None:
-                out = self.root/'base'
-                r = self.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
-                assert r.rc == 0, f'the shared finished run failed, so no case that needs earlier results can run:{r}'
-                self._base = out
-            return self._base
+        if self._base is None:
+            out = self.root/'base'
+            r = self.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
+            assert r.rc == 0, f'the shared finished run failed, so no case that needs earlier results can run:{r}'
+            self._base = out
+        return self._base
 
     def copy_base(self, d:Path) -> Path:
         out = d/'results'; shutil.copytree(self.base(), out, symlinks=True); return out
 
     def shared(self, key, make):
         "`make()` once per key, shared between cases"
-        with self._shared_lock:
-            if key not in self._shared: self._shared[key] = make()
-            return self._shared[key]
+        if key not in self._shared: self._shared[key] = make()
+        return self._shared[key]
 
 def run_files(out:Path, name:str) -> tuple:
     "(weights, record) of model `name` in a results folder: runs/NAME-KEY/ since issue 11, checkpoints/ before"
@@ -269,17 +254,21 @@ def rel(p:Path, folder:Path) -> str: return str(p.relative_to(folder))
 # ----------------------------------------------------------------------------------------------------------------
 # The cases
 
-CASES = {}
-def case(name:str):
-    def register(f): CASES[name] = f; return f
-    return register
+@pytest.fixture(scope='session')   # session: built once per pytest worker, though xdist may run other files' tests in between
+def w(tmp_path_factory) -> World:
+    "The world the cases share"
+    return World(tmp_path_factory.mktemp('faults'))
+
+@pytest.fixture
+def d(tmp_path) -> Path:
+    "The case's own folder"
+    return tmp_path
 
 def quick(out, *more): return ['reproduce', '--quick', '--models', 'fcn', '--out', out, *more]
 
 # 1. Never lose a result
 
-@case('quick-run-after-full-run')
-def _(w, d):
+def test_quick_run_after_full_run(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(quick(out))
     assert r.rc == 0, f'the run did not complete:{r}'
@@ -288,8 +277,7 @@ def _(w, d):
     assert len(table_rows('results.csv', after['results.csv'].text)) == 3, f"expected the 2 full rows and the quick one:\n{after['results.csv'].text}"
     w.assert_final(out)
 
-@case('subset-of-models-keeps-other-rows')
-def _(w, d):
+def test_subset_of_models_keeps_other_rows(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(['reproduce', '--models', 'resblock', *SMALL, '--out', out])
     assert r.rc == 0, f'the run did not complete:{r}'
@@ -297,8 +285,7 @@ def _(w, d):
     assert_nothing_lost(before, after)
     w.assert_final(out)
 
-@case('run-with-other-settings-keeps-earlier-run')
-def _(w, d):
+def test_run_with_other_settings_keeps_earlier_run(w, d):
     out = w.copy_base(d); before = snapshot(out)
     r = w.cli(['reproduce', '--models', 'fcn', *SMALL, '--seed', '7', '--out', out])
     assert r.rc == 0, f'the run did not complete:{r}'
@@ -307,8 +294,7 @@ def _(w, d):
     assert len(table_rows('results.csv', after['results.csv'].text)) == 3, after['results.csv'].text
     w.assert_final(out)
 
-@case('second-run-into-busy-folder-refused')
-def _(w, d):
+def test_second_run_into_busy_folder_refused(w, d):
     out = w.copy_base(d); before = snapshot(out)
     first = w.start(['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '3', '--seed', '3', '--out', out])
     t0 = time.monotonic()
@@ -329,8 +315,7 @@ def finished_files(snap:dict) -> dict:
     "The entries of a snapshot that belong to finished runs and tables: files in a run folder without a record are work in progress"
     return {k: v for k, v in snap.items() if not (k.startswith('runs/') and f"runs/{Path(k).parts[1]}/record.json" not in snap)}
 
-@case('sigkill-20-times')
-def _(w, d):
+def test_sigkill_20_times(w, d):
     """Kill a quick run with SIGKILL at a random moment, 20 times in a row: no results table, record, weight file or plot may
     fail to load, nothing finished may be lost, every run that is not killed must succeed, and the next run completes"""
     out = d/'results'    # its own folder, so that it need not wait for the shared run; its first run is the earlier result to keep
@@ -374,8 +359,7 @@ def open_files(pid:int, folder:Path) -> list:
         if target.startswith(f'{folder}/') and not target.endswith('/.lock') and '.write-test' not in target: found.append(target)
     return found
 
-@case('sigkill-while-writing-results')
-def _(w, d):
+def test_sigkill_while_writing_results(w, d):
     """Random kills rarely land inside a write, which lasts milliseconds. So kill the run the moment it has a given output
     (or its temporary file) open: the progress file, loss plot, weights, record, or a results table"""
     out = d/'results'
@@ -410,8 +394,7 @@ def child_pids(pid:int) -> list:
     try: return [int(c) for c in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
     except OSError: return []
 
-@case('sigkill-during-training-then-rerun-at-once')
-def _(w, d):
+def test_sigkill_during_training_then_rerun_at_once(w, d):
     "Kill a full-data run (which loads batches in worker processes) in the middle of an epoch, and start it again at once: it resumes and completes"
     out = w.copy_base(d)
     args = ['reproduce', '--models', 'fcn', '--size', '32', '--bs', '4', '--epochs', '3', '--seed', '13', '--out', out]
@@ -429,8 +412,7 @@ def _(w, d):
 
 # 2. Never report a number that means nothing
 
-@case('bs-larger-than-training-set')
-def _(w, d):
+def test_bs_larger_than_training_set(w, d):
     w.error_run(['reproduce', '--data', w.small3, '--models', 'fcn', '--size', '32', '--bs', '25', '--epochs', '1', '--out', d/'out'],
                 '--bs', number(25), number(24), watch=[d, w.small3])
 
@@ -438,19 +420,16 @@ def layout_error(w, d, spoil, *phrases):
     data = d/'data'; shutil.copytree(w.small3, data); spoil(data)
     w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], (str(data), '--data'), *phrases, watch=[d])
 
-@case('class-only-in-val')
-def _(w, d):
+def test_class_only_in_val(w, d):
     def spoil(data):
         shutil.copytree(data/'val'/'n01440764', data/'val'/'n99999999')
     layout_error(w, d, spoil, 'n99999999')
 
-@case('class-only-in-train')
-def _(w, d):
+def test_class_only_in_train(w, d):
     cls = sorted(p.name for p in w.small3.joinpath('val').iterdir())[-1]
     layout_error(w, d, lambda data: shutil.rmtree(data/'val'/cls), cls)
 
-@case('nan-loss-stops-run-without-record')
-def _(w, d):
+def test_nan_loss_stops_run_without_record(w, d):
     out = w.copy_base(d); before = snapshot(out)
     code = textwrap.dedent(f'''
         import sys
@@ -478,32 +457,26 @@ def _(w, d):
 
 # 3. Check before training
 
-@case('missing-val-folder')
-def _(w, d): layout_error(w, d, lambda data: shutil.rmtree(data/'val'), re.compile(r'(?<![\w-])val/'))
+def test_missing_val_folder(w, d): layout_error(w, d, lambda data: shutil.rmtree(data/'val'), re.compile(r'(?<![\w-])val/'))
 
-@case('empty-class-folder')
-def _(w, d):
+def test_empty_class_folder(w, d):
     def spoil(data):
         for f in (data/'train'/'n01440764').iterdir(): f.unlink()
     layout_error(w, d, spoil, 'n01440764')
 
-@case('out-under-a-regular-file')
-def _(w, d):
+def test_out_under_a_regular_file(w, d):
     (d/'afile').write_text('not a folder')
     w.error_run(quick(d/'afile'/'results'), '--out', str(d/'afile'/'results'), watch=[d])
 
-@case('out-under-proc')
-def _(w, d):
+def test_out_under_proc(w, d):
     w.error_run(quick('/proc/resnet-course-results'), '--out', '/proc/resnet-course-results', watch=[d])
     assert not Path('/proc/resnet-course-results').exists()
 
-@case('out-is-a-file')
-def _(w, d):
+def test_out_is_a_file(w, d):
     (d/'results.csv').write_text('a,b\n1,2\n')
     w.error_run(quick(d/'results.csv'), '--out', str(d/'results.csv'), watch=[d])
 
-@case('too-large-for-memory')
-def _(w, d):
+def test_too_large_for_memory(w, d):
     big = d/'big'    # enough training images that a batch of 512 is not refused for that reason first
     for split, n in (('train', 260), ('val', 2)):
         for wnid in ('n01440764', 'n02102040'): copy_images(IMAGENETTE/split/wnid, big/split/wnid, n, link=True)
@@ -541,11 +514,9 @@ def damaged_case(w, d, spoil, which='fcn', spoiled='weights'):
     w.assert_final(out)
     return r
 
-@case('weights-truncated')
-def _(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(wt.read_bytes()[:wt.stat().st_size // 2]))
+def test_weights_truncated(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(wt.read_bytes()[:wt.stat().st_size // 2]))
 
-@case('weights-zero-bytes')
-def _(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(b''))
+def test_weights_zero_bytes(w, d): damaged_case(w, d, lambda out, wt, rec: wt.write_bytes(b''))
 
 def foreign_weights(rewrite_hash:bool):
     def spoil(out, wt, rec):
@@ -556,37 +527,30 @@ def foreign_weights(rewrite_hash:bool):
             rec.write_text(json.dumps(r, indent=1))
     return spoil
 
-@case('weights-of-another-model')
-def _(w, d): damaged_case(w, d, foreign_weights(False))
+def test_weights_of_another_model(w, d): damaged_case(w, d, foreign_weights(False))
 
-@case('weights-of-another-model-hash-rewritten')
-def _(w, d): damaged_case(w, d, foreign_weights(True))
+def test_weights_of_another_model_hash_rewritten(w, d): damaged_case(w, d, foreign_weights(True))
 
-@case('weights-of-another-run-same-shapes')
-def _(w, d):
+def test_weights_of_another_run_same_shapes(w, d):
     "Weights that load into the model but are not the ones the record was written with: only the hash can tell"
     def spoil(out, wt, rec):
         r = w.python(f"import torch; p = {str(wt)!r}; sd = torch.load(p, weights_only=True); k = next(iter(sd)); sd[k] = sd[k] + 0.01; torch.save(sd, p)")
         assert r.rc == 0, f'the run did not complete:{r}'
     damaged_case(w, d, spoil)
 
-@case('record-broken-json')
-def _(w, d): damaged_case(w, d, lambda out, wt, rec: rec.write_text(rec.read_text()[:len(rec.read_text()) // 2]), spoiled='record')
+def test_record_broken_json(w, d): damaged_case(w, d, lambda out, wt, rec: rec.write_text(rec.read_text()[:len(rec.read_text()) // 2]), spoiled='record')
 
-@case('record-from-other-settings')
-def _(w, d):
+def test_record_from_other_settings(w, d):
     def spoil(out, wt, rec):
         r = json.loads(rec.read_text()); r['settings']['seed'] = 7
         rec.write_text(json.dumps(r, indent=1))
     damaged_case(w, d, spoil, spoiled='record')
 
-@case('record-of-another-model')
-def _(w, d):
+def test_record_of_another_model(w, d):
     def spoil(out, wt, rec): shutil.copy(run_files(out, 'resblock')[1], rec)
     damaged_case(w, d, spoil, spoiled='record')
 
-@case('record-missing-fields-second-model')
-def _(w, d):
+def test_record_missing_fields_second_model(w, d):
     "resblock's record lost its fields: the run must not trip over it while it rebuilds the table after fcn"
     def spoil(out, wt, rec):
         r = json.loads(rec.read_text()); rec.write_text(json.dumps({'settings': r.get('settings')}))
@@ -594,8 +558,7 @@ def _(w, d):
 
 # 5. Images a user may have
 
-@case('16-bit-greyscale-png-trains')
-def _(w, d):
+def test_16_bit_greyscale_png_trains(w, d):
     data = d/'data'; shutil.copytree(w.home/'data'/'imagenette2-160', data)
     png = data/'train'/'n01440764'/'grey16.png'; write_16bit_png(png)
     r = w.cli(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'])
@@ -603,15 +566,13 @@ def _(w, d):
     assert 'grey16.png' not in r.output, f'the 16-bit image was skipped or failed:{r}'
     w.assert_final(d/'out')
 
-@case('three-class-dataset-trains')
-def _(w, d):
+def test_three_class_dataset_trains(w, d):
     "conftest's small dataset, 3 classes: fewer classes than top-5 accuracy looks at"
     r = w.cli(['reproduce', '--data', w.small3, '--models', 'fcn', *SMALL, '--out', d/'out'])
     assert r.rc == 0, f'the run did not complete:{r}'
     w.assert_final(d/'out')
 
-@case('symlink-loop-in-dataset')
-def _(w, d):
+def test_symlink_loop_in_dataset(w, d):
     data = d/'data'; shutil.copytree(w.small3, data)
     link = data/'train'/'n01440764'/'loop'; os.symlink('..', link)
     r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
@@ -628,7 +589,7 @@ def edge(*more, phrases, env=None, base=True):
         w.error_run(quick(out, *more), *phrases, watch=[d, w.home] if env is None else [d], env=env)
     return run
 
-CASES.update({
+EDGES = {   # each refused clearly, nothing written
     'epochs-10**30':  edge('--epochs', str(10**30), phrases=['--epochs', number(10**30)]),
     'seed-2**70':     edge('--seed', str(2**70), phrases=['--seed', number(2**70)]),
     'epochs-negative': edge('--epochs', '-1', phrases=['--epochs', number(-1)]),
@@ -640,15 +601,16 @@ CASES.update({
     'size-100000':    edge('--size', '100000', phrases=['--size', number(100000)]),
     'device-meta':    edge('--device', 'meta', phrases=['--device', 'meta']),
     'device-mps':     edge('--device', 'mps', phrases=['--device', 'mps']),
-})
+}
 
-@case('fastai-home-is-a-file')
-def _(w, d):
+@pytest.mark.parametrize('name', list(EDGES))
+def test_input_at_the_edge(name, w, d): EDGES[name](w, d)
+
+def test_fastai_home_is_a_file(w, d):
     (d/'home').write_text('not a folder')
     edge(phrases=['FASTAI_HOME', str(d/'home')], env={'FASTAI_HOME': str(d/'home')}, base=False)(w, d)
 
-@case('fastai-home-under-proc')
-def _(w, d):
+def test_fastai_home_under_proc(w, d):
     edge(phrases=['FASTAI_HOME', '/proc/x'], env={'FASTAI_HOME': '/proc/x'}, base=False)(w, d)
 
 # 7. load_timm_weights: by name, whatever the order of the state dict
@@ -697,31 +659,5 @@ def timm_case(name):
         assert res[name] == 'ok', f'{name}: {res[name]}'
     return run
 
-for _n in ('sorted-keys', 'swapped-bn-weight-and-bias', 'swapped-two-convs', 'model-object'): CASES[f'timm-{_n}'] = timm_case(_n)
-
-# ----------------------------------------------------------------------------------------------------------------
-# Running the cases side by side
-
-FIRST = ('sigkill-20-times', 'sigkill-while-writing-results', 'sigkill-during-training-then-rerun-at-once', 'second-run-into-busy-folder-refused')   # the longest start first
-
-@pytest.fixture(scope='session')   # session: the cases start once, though xdist may run other files' tests in between
-def outcomes(request, tmp_path_factory):
-    selected = [it.callspec.params['case'] for it in request.session.items
-                if Path(str(it.fspath)) == Path(__file__) and hasattr(it, 'callspec') and 'case' in it.callspec.params]
-    selected = sorted(dict.fromkeys(selected), key=lambda c: c not in FIRST)
-    w = World(tmp_path_factory.mktemp('faults'))
-    def timed(c):
-        start = time.monotonic() - w.t0
-        try: return CASES[c](w, w.case_dir(c))
-        finally: w.timeline.append(f'{start:6.1f} {time.monotonic() - w.t0:6.1f}  {c}')
-    if w.server: threading.Thread(target=lambda: (w.root/'server.json').write_text(json.dumps(w.server.hello)), daemon=True).start()
-    pool = ThreadPoolExecutor(WORKERS)
-    futures = {c: pool.submit(timed, c) for c in selected}
-    yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
-    w.close()
-    (w.root/'timeline.txt').write_text('\n'.join(sorted(w.timeline)) + '\n')
-
-@pytest.mark.parametrize('case', list(CASES))
-def test_fault(case, outcomes):
-    outcomes[case].result()
+@pytest.mark.parametrize('name', ['sorted-keys', 'swapped-bn-weight-and-bias', 'swapped-two-convs', 'model-object'])
+def test_timm(name, w, d): timm_case(name)(w, d)
