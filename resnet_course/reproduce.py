@@ -206,6 +206,7 @@ def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
     "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses into `run`'s folder"
     interp = ClassificationInterpretation.from_learner(learn)
     cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
+    interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
     interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
     atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
     interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))))
