@@ -1,4 +1,4 @@
-"""The image cache (nbs/07_cache.ipynb) under misuse: every damaged or stale cache is named and rebuilt, a build killed at
+"""The image cache (nbs/57_cache.ipynb) under misuse: every damaged or stale cache is named and rebuilt, a build killed at
 random moments never leaves a cache that passes for complete, a cache larger than the memory is read a batch at a time,
 and builds run in parallel where they can (worker processes in an ordinary process, threads in a daemon one)."""
 import multiprocessing as mp

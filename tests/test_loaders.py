@@ -1,4 +1,4 @@
-"""The fast loaders (nbs/08_loaders.ipynb) on real images: every cached image comes with its own label, in the order the
+"""The fast loaders (nbs/58_loaders.ipynb) on real images: every cached image comes with its own label, in the order the
 sampler asked for, and the vectorised crop cuts exactly the squares it reports."""
 import numpy as np, pytest, torch
 import resnet_course  # noqa: F401

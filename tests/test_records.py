@@ -1,5 +1,5 @@
 """Showing saved runs survives damaged records: one unreadable or incomplete record is skipped with a warning that names it,
-and the chapter notebooks still show the best valid run (nbs/20_records.ipynb, `best_record` and `show_training`)."""
+and the chapter notebooks still show the best valid run (nbs/60_records.ipynb, `best_record` and `show_training`)."""
 import json, warnings
 from pathlib import Path
 import pytest

@@ -71,7 +71,7 @@ def test_pages_in_browser(site, browser):
     assert n_figures >= 5, f'only {n_figures} figures in the whole site'
 
 # Pages with diagrams drawn from the models, and how many each shows at least.
-DIAGRAMS = {'06_diagrams.ipynb': 1, '11_resblock.ipynb': 1, '13_resnet.ipynb': 1, '14_bottleneck.ipynb': 1}
+DIAGRAMS = {'56_diagrams.ipynb': 1, '11_resblock.ipynb': 1, '13_resnet.ipynb': 1, '14_bottleneck.ipynb': 1}
 DRAWING_CELLS = r"Array.from(document.querySelectorAll('.jp-CodeCell')).filter(c => /\b(draw_model|beside)\(/.test((c.querySelector('.jp-InputArea') || {}).textContent || ''))"
 
 def diagram_sizes(browser) -> list:
@@ -243,7 +243,7 @@ def test_screenshots_of_the_new_parts(site, browser):
     assert browser.save_screenshot(str(shots/'pager.png'))
 
 # Pages whose outputs readers missed, and what their outputs must hold at least: (tables, images).
-EVIDENCE = {'12_stem.ipynb': (2, 1), '15_reference.ipynb': (2, 0), '03_data.ipynb': (0, 1)}
+EVIDENCE = {'12_stem.ipynb': (2, 1), '15_reference.ipynb': (2, 0), '53_data.ipynb': (0, 1)}
 CELL_IO = """return Array.from(document.querySelectorAll('.jp-CodeCell')).map(c => {
   const inp = c.querySelector('.jp-InputArea'), out = c.querySelector('.jp-OutputArea');
   return [inp ? inp.textContent : '', out ? out.textContent.trim().length : 0, out ? out.querySelectorAll('table').length : 0,
@@ -261,3 +261,9 @@ def test_pages_show_their_evidence(site, browser):
         assert not empty, f'{page.name}: cells that show nothing: {empty}'
         tables, imgs = sum(c[2] for c in cells), sum(c[3] for c in cells)
         assert tables >= n_tables and imgs >= n_images, f'{page.name}: {tables} tables and {imgs} figures in outputs, expected {n_tables} and {n_images}'
+
+def test_jupyter_lists_the_notebooks_in_reading_order():
+    "JupyterLab sorts files by name: the numbered notebooks' names sort in the sidebar's reading order (chapter, review, beyond, foundations)"
+    numbered = [name for _, name in build_site.sidebar_entries(ROOT/'nbs'/'sidebar.yml') if name[:2].isdigit()]
+    assert numbered == sorted(numbered), f'file names out of reading order: {numbered}'
+    assert numbered[0].startswith('10_') and numbered[-1].startswith('60_'), numbered
