@@ -209,7 +209,7 @@ def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
     interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
     interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
     atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))))
+    interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))), figsize=(15, 15))   # room for each title: prediction, truth, loss, probability
     atomic_savefig(plt.gcf(), run.top_losses_plot, dpi=80, bbox_inches='tight'); plt.close('all')
     out = {'classes': vocab, 'matrix': cm.tolist(), 'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
            'most confused': [[a, b, int(n)] for a, b, n in interp.most_confused(min_val=1)[:5]]}
