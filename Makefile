@@ -107,8 +107,8 @@ gpu-smoke:
 # The same evidence at a scale two CPU cores finish in about six hours: what the course's saved CPU results come from.
 # Each line resumes from its last finished epoch. The four 128-px models train at the chapter's recipe (FCN about 25 min,
 # one ResBlock about 35, two ResBlocks about 20-30, ResNet18 about 30-55); ResNet18 and two ResBlocks also at 64 px; ResNet50,
-# whose recipe needs a GPU, at a labelled reduced size (64 px, 5 epochs, from the fast data path); then the label-smoothing
-# run of the exercises, and the skip-connection figures at 32 px. Commit nbs/ afterwards.
+# whose recipe needs a GPU, at a labelled reduced size (64 px, 5 epochs, from the fast data path); then
+# the skip-connection figures at 32 px. Commit nbs/ afterwards.
 cpu-run: data
 	$(BIN)/resnet-course reproduce --models fcn,resblock,resblock2,resnet18 --lr-find --out nbs/results/cpu --device cpu
 	$(BIN)/resnet-course reproduce --models resnet18,resblock2 --size 64 --lr-find --out nbs/results/cpu --device cpu
