@@ -48,7 +48,7 @@ def pipeline_times(
 ) -> pd.DataFrame:
     "Milliseconds per batch and images per second of each stage of the chapter's training pipeline"
     s, dev = s.as_run(), pick_device(device)
-    dl = data_for(s, num_workers=0).train
+    dl = data_for(s, num_workers=0, device=dev).train
     dl.to(dev)                                           # the loader's batch transforms run where its batches go
     dl.before_iter()                                     # sets the training split on the transforms
     files = dl.dataset.items[:n_batches * dl.bs]
@@ -73,7 +73,7 @@ def pipeline_times(
 # %% ../nbs/34_fast.ipynb #e42f35bf
 def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
     "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
-    set_seed(s.seed, reproducible=True)
+    set_seed(s.seed)
     learn = get_learner(dls, make(dls.c), device=device, cbs=[FiniteLoss()])
     hist = EpochHistory()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(s.epochs, s.lr, cbs=hist)
@@ -106,7 +106,7 @@ def compare_augs(
     for aug in augs:
         r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
         rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
-    rec = dict(what, rows=rows, history=histories, **provenance(),
+    rec = dict(what, rows=rows, history=histories, **provenance(dev),
                data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
     if rec_path is not None: atomic_write(rec_path, json.dumps(rec, indent=1))
     return pd.DataFrame(rows)
@@ -159,7 +159,7 @@ def _better_of(pairs:int, *fs) -> list:
     return [max(r) for r in res]
 
 def _bench_learner(dls, name:str, dev, fast:bool, compile:bool=False) -> Learner:
-    set_seed(42, reproducible=True)
+    set_seed(42)
     learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=dev)
     return fast_learner(learn, compile=compile) if fast else learn
 
@@ -175,7 +175,7 @@ def bench_row(
 ) -> dict:
     "Loader and training speed of the chapter's pipeline and the fast path for model `name`; with `full`, seconds per epoch and top-1"
     dev = pick_device(device)
-    chap, fst = data_for(s), fast_data_for(s, dev, cache=cache)
+    chap, fst = data_for(s, device=dev), fast_data_for(s, dev, cache=cache)
     chap.to(dev)
     aug = 'fastai' if dev.type == 'cuda' else 'crop'
     row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
@@ -228,13 +228,13 @@ def bench(
             for n in names]
     df = pd.DataFrame(rows)
     train, valid = listed_items(dataset_path(source), sample)
-    about = (f"{measured_on()}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
+    about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
              f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches in the steady state; training: {train_batches} batches after a warm-up"
              + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
     out = Path(out)
     atomic_write(out/'bench.csv', df.to_csv(index=False))
     atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
-    p = provenance()
+    p = provenance(dev)
     fig = bench_chart(df, f"{p['hardware']}, {p['date']}")
     atomic_savefig(fig, out/'bench.png', dpi=100, bbox_inches='tight'); plt.close(fig)
     print(about)
@@ -283,7 +283,7 @@ def speed_run(
         s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample)
         schedule[epochs] = fast_data_for(s, dev, cache=cache); epochs += n
     dls = schedule[0]
-    set_seed(r.seed, reproducible=True)
+    set_seed(r.seed)
     learn = get_learner(dls, CHAPTER_MODELS[r.model].make(dls.c), device=dev, cbs=[FiniteLoss()],
                         loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
@@ -295,7 +295,7 @@ def speed_run(
     if r.tta:
         with learn.no_bar(): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
-    rec = dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **provenance(), data=f"{dataset_name(source)}{' sample' if sample else ''}")
+    rec = dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **provenance(dev), data=f"{dataset_name(source)}{' sample' if sample else ''}")
     if out is not None:
         atomic_write(Path(out)/'speedrun.json', json.dumps(rec, indent=1))
         atomic_write(Path(out)/'speedrun.md', f"{measured_on(rec)}; {rec['data']}\n\n"

@@ -137,7 +137,7 @@ def fast_data_for(
     tfms = fast_batch_tfms(aug, s.size)
     dss = [cached_datasets(image_cache(f, path, split, s.presize, cache, num_workers, pool), vocab, i)
            for i, (f, split) in enumerate(((train, 'train'), (valid, 'val')))]
-    set_seed(s.seed, reproducible=True)
+    set_seed(s.seed)
     dls = DataLoaders(*[CachedDL(ds, bs=s.bs, shuffle=i == 0, drop_last=i == 0, num_workers=0, after_batch=tfms, device=dev)
                         for i, ds in enumerate(dss)], path=path, device=dev)
     dls.aug = aug                                        # recorded with the results of a run

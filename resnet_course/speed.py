@@ -8,6 +8,7 @@ Docs: https://resnet-course.github.io/resnet_course/speed.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
+from .machine import precision
 
 # %% auto #0
 __all__ = ['CPUAutocast', 'ChannelsLastInputs', 'fast_learner']
@@ -34,7 +35,7 @@ def fast_learner(
     "`learn`, set to train fast: bf16 autocast, channels-last layout, and the model compiled if asked"
     dev = learn.dls.device or default_device()
     cuda = torch.device(dev).type == 'cuda'
-    if ifnone(bf16, cuda and torch.cuda.is_bf16_supported()):
+    if ifnone(bf16, precision(dev) == 'bf16'):   # bf16 from compute capability 8.0 up, where it is native (see the machine notebook)
         learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, MixedPrecision)))
         if cuda: learn.to_bf16()
         else: learn.add_cb(CPUAutocast())
