@@ -44,6 +44,7 @@ def final_metric(learn:Learner, name:str) -> float:
 class NonFiniteLossError(FloatingPointError):
     "Training produced a nan or infinite loss or metric"
 
+# %% ../nbs/54_learner.ipynb #423c0468
 class FiniteLoss(Callback):
     "Stop training with `NonFiniteLossError` when a training loss, validation loss or metric is not finite"
     order = Recorder.order + 1

@@ -58,6 +58,7 @@ def _reject(self:RunFolder, why:str):
     if self.weights.exists(): move_aside(self.weights, 'belongs to a rejected record')
     return None
 
+# %% ../nbs/60_records.ipynb #37d8a346
 @patch
 def save_finished(self:RunFolder, model:nn.Module, record:dict) -> dict:
     "Write the weights, then the record with their hash, then drop the progress file"
@@ -76,6 +77,7 @@ def save_progress(self:RunFolder, learn:Learner, epochs_done:int, history:list):
                        'history': history, 'losses': [float(l) for l in rec.losses], 'iters': list(rec.iters),
                        'values': [[float(v) for v in row] for row in rec.values]}, self.progress)
 
+# %% ../nbs/60_records.ipynb #23debbe8
 @patch
 def load_progress(self:RunFolder) -> dict|None:
     "What `save_progress` stored, or None if there is no usable progress file"
@@ -107,6 +109,7 @@ def finished_records(out:Path|str) -> list:
             warnings.warn(f'{p} is not a valid record and is left out of the table; the next run of that model will move it aside and retrain.')
     return sorted(recs, key=lambda r: r.get('finished_at', ''))
 
+# %% ../nbs/60_records.ipynb #8c13717e
 def rebuild_results(out:Path|str, order:list=None) -> pd.DataFrame:
     "Write `results.csv` and `results.md` in `out` from its finished runs, models in `order` if given; return the table"
     out = Path(out)
@@ -120,6 +123,7 @@ def rebuild_results(out:Path|str, order:list=None) -> pd.DataFrame:
     atomic_write(out/'results.md', '\n'.join(md))
     return df.reset_index(drop=True)
 
+# %% ../nbs/60_records.ipynb #9c53023a
 def read_results(out:Path|str) -> pd.DataFrame|None:
     "The results table in `out`, or None if there is none"
     p = Path(out)/'results.csv'
@@ -154,6 +158,7 @@ def _shown_record(p:Path) -> dict|None:
         warnings.warn(f'{p} is not a valid record ({e}) and is not shown; the next run of that model will move it aside and retrain.')
         return None
 
+# %% ../nbs/60_records.ipynb #520edc1b
 def best_record(name:str, root:Path=None) -> tuple:
     "The preferred full-data record of model `name` under `root`, and its run folder; (None, None) if there is none. Damaged records are skipped with a warning"
     found = [(r, p.parent) for p in sorted(Path(root or results_root()).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
@@ -165,6 +170,7 @@ def _mmss(s:float) -> str:
     m, s = divmod(round(s), 60)
     return f'{m:02d}:{s:02d}'
 
+# %% ../nbs/60_records.ipynb #7a34dc50
 def describe(rec:dict) -> str:
     "One line saying what a run was and where it ran"
     row, st = rec['row'], rec['settings']
@@ -173,6 +179,7 @@ def describe(rec:dict) -> str:
             f"on the full {row['data']}: {recipe}. Trained on {row['hardware']}, {row['date']}; {row['s/epoch']:.0f} s per epoch. "
             f"Top-1 accuracy {row['top-1 %']}% (book: {row['book top-1 %']}%).")
 
+# %% ../nbs/60_records.ipynb #03fce47b
 def show_training(name:str, root:Path=None) -> dict|None:
     "Display the best saved full-data training record of chapter model `name` and return it, or say that it is pending"
     from IPython.display import Markdown, Image as DisplayImage, display

@@ -117,7 +117,7 @@ def test_readme_is_generated_from_index():
 
 # Pages whose reference sections are checked for order; nbdev's add_show_docs inserts the sections of an export cell
 # that defines several names in reverse order, so each of these notebooks defines one documented name per export cell.
-ORDERED_PAGES = ('10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference', '30_beyond')
+ORDERED_PAGES = ('54_learner', '10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference', '30_beyond')
 
 def reference_order(nb_path:Path) -> list:
     "The names whose reference sections nbdev adds to the page of the notebook at `nb_path`, in page order"
