@@ -17,12 +17,14 @@ __all__ = ['CPUAutocast', 'ChannelsLastInputs', 'fast_learner']
 class CPUAutocast(Callback):
     "Run the forward pass and the loss under `torch.autocast` on the CPU, in bfloat16"
     order = MixedPrecision.order
+    def __init__(self): pass   # its own __init__: else the docs list every Callback hook as a parameter
     def before_batch(self): self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
     def after_pred(self): self.learn.pred = to_float(self.pred)
     def after_loss(self): self.ctx.__exit__(None, None, None)
 
 class ChannelsLastInputs(Callback):
     "Give the model its image batches in channels-last layout"
+    def __init__(self): pass
     def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in self.xb)
 
 def fast_learner(

@@ -143,7 +143,7 @@ def test_reference_order_check_can_fail(tmp_path):
     (tmp_path/'13_resnet.ipynb').write_text(json.dumps(nb))
     assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['second', 'first']
 
-@pytest.mark.parametrize('module', ['figures', 'learner', 'reproduce'])
+@pytest.mark.parametrize('module', ['figures', 'learner', 'reproduce', 'speed'])
 def test_callback_docs_list_only_their_own_parameters(module):
     "fastai's Callback takes every training hook as a keyword; a course callback defines its own __init__, so its docs list only its parameters"
     import importlib
