@@ -83,7 +83,9 @@ class CachedImage(Transform):
 class CachedDL(TfmdDL):
     "A `TfmdDL` that cuts whole batches out of its dataset's `ImageCache`, on the loader's device, then applies the batch transforms there"
     @property
-    def cached(self) -> bool: return isinstance(getattr(self.dataset, 'cache', None), ImageCache)
+    def cached(self) -> bool:   # a cache's own dataset, whose rows are the cache's; a copy made by `new` or `test_dl` goes item by item
+        own = getattr(self.dataset, '__dict__', {})
+        return isinstance(own.get('cache'), ImageCache) and 'codes' in own
     def create_item(self, s): return (s or 0) if self.cached else super().create_item(s)
     def do_batch(self, b):
         if not self.cached: return super().do_batch(b)

@@ -47,3 +47,10 @@ def test_the_vectorised_crop_cuts_what_it_reports():
             crop = x[k, :, p['top'][k]:p['top'][k] + s, p['left'][k]:p['left'][k] + s]
             assert torch.equal(y[k], crop.flip(-1) if p['flip'][k] else crop)
         assert 0 < sum(p['flip']) < 32 and len(set(p['left'])) > 1      # the images are wider than any square: each gets its own place
+
+def test_a_copy_of_the_dataset_reads_its_own_files(fast):
+    "fastai's test_dl (which ClassificationInterpretation uses for the top losses) copies the dataset: its batches hold its own files, not the cache's first rows"
+    items = list(fast.valid_ds.items[::-1][:5])
+    xb, yb = raw(fast.test_dl(items, with_labels=True)).one_batch()
+    assert torch.equal(xb.cpu(), TensorImage(torch.from_numpy(np.stack([presized(f, 32) for f in items]))))
+    assert yb.tolist() == [fast.vocab.o2i[readable_label(f)] for f in items]
