@@ -19,7 +19,7 @@ __all__ = ['RunFolder', 'load_opt_state', 'finished_records', 'rebuild_results',
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
     "`torch.load` with `weights_only=True`, allowing the few plain types fastai's optimiser state holds"
-    with torch.serialization.safe_globals([L, np.core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]):
+    with torch.serialization.safe_globals([L, np._core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]):
         return torch.load(path, map_location='cpu', weights_only=True)
 
 class RunFolder:

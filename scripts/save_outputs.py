@@ -31,7 +31,7 @@ DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)', re.M)
 # that train on the sample have their outputs cleared.
 NOT_SHOWN = {'export', 'exporti', 'exports', 'hide', 'gpu', 'full', 'slow', 'trains'}
 SHOWING_CALL = re.compile(r'^(print|display|show_doc|show_\w+|plot_\w+|Markdown|HTML|show|plot|imshow|hist|bar|barh|scatter|matshow)$')
-SILENT_CALL = re.compile(r'^(test_\w+|assert\w*|nbdev_export|close|savefig|seed|set_seed|manual_seed|sleep)$')
+SILENT_CALL = re.compile(r'^(test_\w+|assert\w*|nbdev_export|close|savefig|seed|set_seed|manual_seed|sleep|unlink|rmtree|remove|mkdir|touch|write_text|write_bytes|append|extend|update|clear)$')   # calls that return None
 
 def _name(call:ast.Call) -> str:
     f = call.func
