@@ -29,9 +29,9 @@ from .speed import fast_learner
 
 # %% auto #0
 __all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
-           'check_out', 'check_memory', 'preflight', 'chapter_learner', 'ResumedRecorder', 'resume', 'SaveProgress',
-           'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model',
-           'default_out', 'print_summary', 'reproduce']
+           'check_out', 'check_memory', 'check_cache_folder', 'preflight', 'chapter_learner', 'ResumedRecorder',
+           'resume', 'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
+           'train_chapter_model', 'default_out', 'print_summary', 'reproduce']
 
 # %% ../nbs/21_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -113,6 +113,15 @@ def check_memory(name:str, s:RunSettings, n_out:int, device):
         raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs about {need / 2**30:.1f} GiB for one training step, "
                          f"but only {free / 2**30:.1f} GiB is free on {pick_device(device)}. Lower --size or --bs.")
 
+def check_cache_folder(source):
+    "Refuse a fast-path run whose image cache folder does not exist and cannot be made (a read-only FASTAI_HOME, say), naming it and the fix"
+    from .cache import CACHE_ENV, cache_dir
+    folder = cache_dir(dataset_path(source))
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"Cannot make the fast data path's image cache folder {folder} ({e.strerror or e}). "
+                         f"Set {CACHE_ENV} to a folder you can write to (e.g. {CACHE_ENV}=/tmp/resnet-course-cache).") from None
+
 def preflight(jobs:list, out:Path, device=None):
     "Check the device, `out`, each job's data and its memory needs, in seconds; raise on the first problem"
     pick_device(device)
@@ -121,6 +130,7 @@ def preflight(jobs:list, out:Path, device=None):
     for name, s in jobs:
         s = s.as_run()
         if (s.source, s.sample) not in seen: seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
+        if s.fast: check_cache_folder(s.source)
         train, valid = seen[(s.source, s.sample)]
         try: check_batches(len(train) // s.world_size, len(valid) // s.world_size, s.bs)   # each process trains on its share of the images
         except ValueError as e:

@@ -960,7 +960,7 @@ def _(w, d):
 @case('fast-cache-not-writable')
 def _(w, d):
     "Where the image cache cannot be written (a read-only FASTAI_HOME; here, as root, a folder under /proc), the message names the cache and RESNET_COURSE_CACHE"
-    w.error_run(quick(d/'out', '--fast'), 'RESNET_COURSE_CACHE', 'cache', env={'RESNET_COURSE_CACHE': '/proc/nocache'}, watch=[d, w.home])
+    w.error_run(quick(d/'out', '--fast'), 'RESNET_COURSE_CACHE', 'cache', env={'RESNET_COURSE_CACHE': '/proc/nocache'}, watch=[d])   # FASTAI_HOME gains fastai's config.ini on first use: not this case's
 
 @case('options-fixed-by-the-cli-rewrite')
 def _(w, d):
