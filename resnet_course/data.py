@@ -122,13 +122,22 @@ def image_files(path:Path, folders=None) -> L:
 class CorruptImageError(OSError):
     "An image file cannot be decoded"
 
+def _cut_short(f, fmt:str) -> bool:
+    "Whether image file `f` in format `fmt` looks cut short: a JPEG without its end-of-image marker in its last KiB"
+    if fmt != 'JPEG': return False             # PNG's verify already reads every chunk, with its checksum
+    with open(f, 'rb') as fh:
+        fh.seek(0, os.SEEK_END); fh.seek(max(0, fh.tell() - 1024))
+        return b'\xff\xd9' not in fh.read()
+
 def unreadable_images(files:L) -> L:
-    "The files in `files` whose image header PIL cannot read"
+    "The files in `files` that PIL cannot read: a damaged header, or a JPEG cut short that does not decode to its end"
     bad = L()
     for f in files:
         try:
-            with Image.open(f) as im: im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError): bad.append(f)
+            with Image.open(f) as im: fmt = im.format; im.verify()
+            if _cut_short(f, fmt):                 # rare: decode it all, which fails on a truncated file
+                with Image.open(f) as im: im.load()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError): bad.append(f)
     return bad
 
 _WIDE_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
@@ -178,6 +187,12 @@ def check_layout(path:Path, train:str='train', valid:str='val') -> list:
     counts = {split: class_folders(path, split) for split in (train, valid)}
     for split, c in counts.items():
         if not c: raise DatasetLayoutError(f"{path/split} holds no class folders. {fix}")
+        if len(c) < 2: raise DatasetLayoutError(f"{path/split} holds one class folder, {next(iter(c))}: with one class every prediction is right, so accuracy means nothing. "
+                                                f"Add a second class folder to both {train}/ and {valid}/.")
+        same = [sorted(ks) for ks in groupby(c, lambda k: CLASS_NAMES.get(k, k)).values() if len(ks) > 1]
+        if same: raise DatasetLayoutError(f"In {path/split}, the folders {' and '.join(same[0])} name one class, {CLASS_NAMES.get(same[0][0], same[0][0])}, "
+                                          "so their images would be merged. Move the images of one into the other, and remove it from both "
+                                          f"{train}/ and {valid}/.")
         empty = [k for k, n in c.items() if n == 0]
         if empty: raise DatasetLayoutError(f"The class folder(s) {', '.join(str(path/split/k) for k in empty)} hold no images. Add images or remove the folder from both {train}/ and {valid}/.")
     only_train, only_valid = sorted(counts[train].keys() - counts[valid].keys()), sorted(counts[valid].keys() - counts[train].keys())
@@ -201,8 +216,12 @@ def balanced_sample(files:L, n_per_class:int, label_func=parent_label) -> L:
 # %% ../nbs/53_data.ipynb #ab597205
 def dataset_items(path:Path, sample:bool, train:str='train', valid:str='val') -> tuple:
     "The (training, validation) image files of `path`, checked, or a class-balanced sample of them"
-    check_layout(path, train, valid)
+    classes = check_layout(path, train, valid)
     items = [readable_image_files(path, folders=[split]) for split in (train, valid)]
+    for split, files in zip((train, valid), items):     # a class whose files were all skipped as unreadable
+        lost = sorted(set(classes) - {f.relative_to(path/split).parts[0] for f in files})
+        if lost: raise DatasetLayoutError(f"Every image of {', '.join(str(path/split/c) for c in lost)} is unreadable, so the class cannot be learned. "
+                                          f"Replace the damaged files, or remove the class folder from both {train}/ and {valid}/.")
     if sample: items = [balanced_sample(f, n) for f, n in zip(items, (SAMPLE.train_per_class, SAMPLE.valid_per_class))]
     return tuple(items)
 

@@ -224,10 +224,15 @@ def bench(
     unknown = [n for n in names if n not in BENCH_MODELS]
     if unknown or not names: raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(BENCH_MODELS)}")
     dev = pick_device(device); full = ifnone(full, dev.type == 'cuda')
+    train, valid = listed_items(dataset_path(source), sample)
+    for n in names:                      # training speed is timed between batches: one batch gives no interval to time
+        bs = chapter_settings(n, sample, epochs, source=str(source)).as_run().bs
+        if len(train) // bs < 2:
+            raise ValueError(f"bench times training between batches, but {dataset_name(source)}{' (its sample)' if sample else ''} has {len(train)} training images: "
+                             f"{len(train) // bs} batch(es) of {bs}. Give a dataset with at least {2 * bs} training images (--data).")
     rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
             for n in names]
     df = pd.DataFrame(rows)
-    train, valid = listed_items(dataset_path(source), sample)
     about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
              f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches in the steady state; training: {train_batches} batches after a warm-up"
              + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))

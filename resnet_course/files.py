@@ -6,21 +6,24 @@ Docs: https://resnet-course.github.io/resnet_course/files.html.md"""
 
 # %% ../nbs/51_files.ipynb #7aac9930
 from __future__ import annotations
-import errno, fcntl, hashlib, io, os, tempfile, time
+import errno, fcntl, hashlib, io, os, re, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig', 'FolderBusyError',
-           'folder_lock', 'file_sha256', 'move_aside']
+__all__ = ['TEMP_SUFFIX', 'atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig',
+           'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside']
 
 # %% ../nbs/51_files.ipynb #c8b7522d
+TEMP_SUFFIX = '.resnet-course.tmp'   # every temporary file the course writes ends so, and only those are ever removed
+_TEMP_NAME = re.compile(r'\..+\.[a-z0-9_]{8}' + re.escape(TEMP_SUFFIX))   # what `mkstemp` makes of `.NAME.` + 8 random characters + the suffix
+
 @contextmanager
 def atomic_path(path:Path|str):
     "A temporary path beside `path` to write to: renamed onto `path`, flushed to disk, when the block ends; removed if it raises"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=TEMP_SUFFIX); os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())                  # mkstemp makes files private; give the usual permissions
         yield Path(tmp)
@@ -45,8 +48,8 @@ def _umask() -> int:
     m = os.umask(0); os.umask(m); return m
 
 def remove_stale_temps(folder:Path|str) -> int:
-    "Delete the temporary files that killed atomic writes left under `folder`; only safe while no one else writes there"
-    stale = [p for p in Path(folder).rglob('.*.tmp') if p.is_file()]
+    "Delete the temporary files that killed atomic writes left under `folder`, recognised by the exact name `atomic_path` gives them; only safe while no one else writes there"
+    stale = [p for p in Path(folder).rglob(f'.*{TEMP_SUFFIX}') if _TEMP_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
     for p in stale: p.unlink(missing_ok=True)
     return len(stale)
 

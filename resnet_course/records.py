@@ -6,15 +6,15 @@ Docs: https://resnet-course.github.io/resnet_course/records.html.md"""
 
 # %% ../nbs/60_records.ipynb #70e684bb
 from __future__ import annotations
-import json, os, warnings
+import hashlib, json, os, random, warnings
 from dataclasses import asdict
 from fastai.vision.all import *
 from .files import *
 from .settings import *
 
 # %% auto #0
-__all__ = ['RunFolder', 'load_opt_state', 'finished_records', 'rebuild_results', 'read_results', 'results_root', 'best_record',
-           'describe', 'show_training', 'show_interpretation']
+__all__ = ['RunFolder', 'rng_states', 'set_rng_states', 'state_digest', 'load_opt_state', 'finished_records', 'rebuild_results',
+           'read_results', 'results_root', 'best_record', 'describe', 'show_training', 'show_interpretation']
 
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -71,11 +71,48 @@ def save_finished(self:RunFolder, model:nn.Module, record:dict) -> dict:
 # %% ../nbs/60_records.ipynb #6504a405
 @patch
 def save_progress(self:RunFolder, learn:Learner, epochs_done:int, history:list):
-    "Store everything needed to resume after `epochs_done` epochs"
+    "Store everything needed to resume after `epochs_done` epochs as the run would have gone on, with a checksum of it all"
     rec = learn.recorder
-    atomic_torch_save({'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'epochs_done': epochs_done,
-                       'history': history, 'losses': [float(l) for l in rec.losses], 'iters': list(rec.iters),
-                       'values': [[float(v) for v in row] for row in rec.values]}, self.progress)
+    state = {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'epochs_done': epochs_done,
+             'history': history, 'losses': [float(l) for l in rec.losses], 'iters': list(rec.iters),
+             'values': [[float(v) for v in row] for row in rec.values], 'rng': rng_states(learn)}
+    atomic_torch_save({**state, 'checksum': state_digest(state)}, self.progress)
+
+def rng_states(learn:Learner) -> dict:
+    "Every random state that decides the rest of a run: Python's, NumPy's, torch's (CPU and CUDA), each loader's (its data order), and the smoothed loss"
+    sl = learn.recorder.smooth_loss
+    return {'python': random.getstate(), 'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+            'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            'loaders': [dl.rng.getstate() for dl in learn.dls.loaders], 'smooth_loss': [float(sl.val), int(sl.count)]}
+
+def set_rng_states(learn:Learner, st:dict):
+    "Put back the random states `rng_states` saved"
+    random.setstate(_tuples(st['python']))
+    np.random.set_state((st['numpy'][0], np.array(st['numpy'][1], dtype=np.uint32), *st['numpy'][2:]))
+    torch.set_rng_state(st['torch'])
+    if st['cuda'] and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+    for dl, s in zip(learn.dls.loaders, st['loaders']): dl.rng.setstate(_tuples(s))
+    sl = learn.recorder.smooth_loss; sl.val, sl.count = tensor(st['smooth_loss'][0]), st['smooth_loss'][1]
+
+def _tuples(o):
+    "`o` with its lists made tuples again, as `random.setstate` wants them"
+    return tuple(_tuples(v) for v in o) if isinstance(o, (list, tuple)) else o
+
+def state_digest(obj) -> str:
+    "SHA-256 of every tensor (dtype, shape and bytes), number and string in `obj`, walked in a fixed order"
+    h = hashlib.sha256()
+    def walk(o):
+        if isinstance(o, Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f'T{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(o, dict):
+            for k in sorted(o, key=str): h.update(f'K{k!r}'.encode()); walk(o[k])
+        elif isinstance(o, (list, tuple, L)):
+            h.update(f'S{len(o)}'.encode())
+            for v in o: walk(v)
+        else: h.update(f'V{o!r}'.encode())
+    walk(obj)
+    return h.hexdigest()
 
 # %% ../nbs/60_records.ipynb #23debbe8
 @patch
@@ -87,6 +124,10 @@ def load_progress(self:RunFolder) -> dict|None:
         move_aside(self.progress, f'cannot be read ({type(e).__name__})'); return None
     if not isinstance(state, dict) or not {'model', 'opt', 'epochs_done', 'history'} <= state.keys():
         move_aside(self.progress, 'is not a progress file'); return None
+    if 'checksum' not in state or 'rng' not in state:
+        move_aside(self.progress, 'has no checksum or random states (an older version wrote it), so it cannot be checked or resumed exactly'); return None
+    if state_digest({k: v for k, v in state.items() if k != 'checksum'}) != state['checksum']:
+        move_aside(self.progress, 'does not match its checksum: its bytes were damaged'); return None
     return state
 
 def load_opt_state(opt:Optimizer, sd:dict):
@@ -109,13 +150,28 @@ def finished_records(out:Path|str) -> list:
             warnings.warn(f'{p} is not a valid record and is left out of the table; the next run of that model will move it aside and retrain.')
     return sorted(recs, key=lambda r: r.get('finished_at', ''))
 
+def _rows_not_from(out:Path, rows:list) -> pd.DataFrame|None:
+    "The rows of `out/results.csv` that none of `rows` (the records' rows) wrote, such as a row added by hand; None if there are none"
+    p = out/'results.csv'
+    if not p.is_file() or p.stat().st_size <= 1: return None
+    try: old = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError):
+        move_aside(p, 'cannot be read as a table, so its rows cannot be kept'); return None
+    row_id = lambda r: tuple('' if r.get(k) is None else str(r[k]) for k in ('name', 'run', 'model'))
+    ours = set(map(row_id, rows))
+    keep = old[[row_id(r) not in ours for r in old.to_dict('records')]]
+    if not len(keep): return None
+    print(f"Note: kept {len(keep)} row(s) of {p} that no record in {out/'runs'} wrote (added by hand, or from a run whose record is gone).")
+    return keep
+
 # %% ../nbs/60_records.ipynb #8c13717e
 def rebuild_results(out:Path|str, order:list=None) -> pd.DataFrame:
-    "Write `results.csv` and `results.md` in `out` from its finished runs, models in `order` if given; return the table"
+    "Write `results.csv` and `results.md` in `out` from its finished runs, models in `order` if given, keeping rows no record wrote; return the table"
     out = Path(out)
     rows = [r['row'] for r in finished_records(out)]
-    df = pd.DataFrame(rows)
+    df, kept = pd.DataFrame(rows), _rows_not_from(out, rows)
     if len(df) and order: df = df.sort_values('name', key=lambda c: c.map({n: i for i, n in enumerate(order)}).fillna(len(order)), kind='stable')
+    if kept is not None: df = pd.concat([df, kept], ignore_index=True)
     atomic_write(out/'results.csv', df.to_csv(index=False))
     md = ['# Results of `resnet-course reproduce`', '',
           'One row per finished run: each model with each setting it was trained with. Every row names its data, hardware and date.', '',

@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/reproduce.html.md"""
 
 # %% ../nbs/32_reproduce.ipynb #b782700b
 from __future__ import annotations
-import json, math, tempfile, time
+import json, math, os, tempfile, time
 from dataclasses import dataclass, replace
 from contextlib import nullcontext
 from datetime import date, datetime
@@ -29,9 +29,9 @@ from .speed import fast_learner
 
 # %% auto #0
 __all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
-           'check_out', 'check_memory', 'preflight', 'chapter_learner', 'ResumedRecorder', 'resume', 'SaveProgress',
-           'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model',
-           'default_out', 'print_summary', 'reproduce']
+           'check_out', 'check_memory', 'check_cache_folder', 'preflight', 'chapter_learner', 'ResumedRecorder',
+           'resume', 'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
+           'train_chapter_model', 'default_out', 'print_summary', 'reproduce']
 
 # %% ../nbs/32_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -101,6 +101,10 @@ def check_out(out:Path):
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out): pass
     except OSError as e: raise ValueError(f"--out {out} cannot be written ({e.strerror or e}). Give a folder you can write to.") from None
+    for f in ('results.csv', 'results.md'):
+        if (out/f).is_dir(): raise ValueError(f"{out/f} is a folder, so the results table cannot be written there. Move that folder away, or give another --out.")
+    if (out/'runs').exists() and not (out/'runs').is_dir():
+        raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. Move the file away, or give another --out.")
 
 def check_memory(name:str, s:RunSettings, n_out:int, device):
     "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there"
@@ -110,6 +114,15 @@ def check_memory(name:str, s:RunSettings, n_out:int, device):
         raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs about {need / 2**30:.1f} GiB for one training step, "
                          f"but only {free / 2**30:.1f} GiB is free on {pick_device(device)}. Lower --size or --bs.")
 
+def check_cache_folder(source):
+    "Refuse a fast-path run whose image cache folder does not exist and cannot be made (a read-only FASTAI_HOME, say), naming it and the fix"
+    from .cache import CACHE_ENV, cache_dir
+    folder = cache_dir(dataset_path(source))
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"Cannot make the fast data path's image cache folder {folder} ({e.strerror or e}). "
+                         f"Set {CACHE_ENV} to a folder you can write to (e.g. {CACHE_ENV}=/tmp/resnet-course-cache).") from None
+
 def preflight(jobs:list, out:Path, device=None):
     "Check the device, `out`, each job's data and its memory needs, in seconds; raise on the first problem"
     pick_device(device)
@@ -118,8 +131,12 @@ def preflight(jobs:list, out:Path, device=None):
     for name, s in jobs:
         s = s.as_run()
         if (s.source, s.sample) not in seen: seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
+        if s.fast: check_cache_folder(s.source)
         train, valid = seen[(s.source, s.sample)]
-        check_batches(len(train), len(valid), s.bs)
+        try: check_batches(len(train) // s.world_size, len(valid) // s.world_size, s.bs)   # each process trains on its share of the images
+        except ValueError as e:
+            if s.world_size == 1: raise
+            raise ValueError(f"{e} (Each of the {s.world_size} processes trains on 1/{s.world_size} of the {len(train)} training images.)") from None
         check_memory(name, s, len(set(map(parent_label, train))), device)
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
@@ -132,9 +149,11 @@ def chapter_learner(name:str, dls:DataLoaders, s:RunSettings, run:RunFolder, dev
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
 class ResumedRecorder(Callback):
-    "Put the recorded losses of the epochs done before an interruption back into the recorder, at the end of the fit"
+    "Put back the random states saved after the last finished epoch as the next one starts, and the recorded losses of the epochs before it at the end of the fit"
     order = Recorder.order + 1
     def __init__(self, state:dict): self.state = state
+    def before_epoch(self):     # the first epoch not skipped: from here on the run draws the same numbers as one never interrupted
+        if self.epoch == self.state['epochs_done']: set_rng_states(self.learn, self.state['rng'])
     def after_fit(self):
         rec, st, n = self.recorder, self.state, self.state['epochs_done']
         done = len(st['losses'])
@@ -248,11 +267,16 @@ def train_chapter_model(
         if is_main(): print(f"{name}: done before, reusing {run.record}" + ('' if run.weights.exists() else ' (its weights are not kept here)'))
         interpret_finished(name, run, device)
         return rec['row']
+    if is_main() and run.weights.exists():   # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
+        kept = run.weights.with_name(f"{run.weights.name}.unrecorded-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.replace(run.weights, kept)
+        print(f"Warning: {run.weights} has no valid record.json beside it, so it cannot be checked. Moved it aside to {kept.name}; the model is trained again.")
     dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
     learn = chapter_learner(name, dls, s, run, device, cbs)
     if s.fast: learn = fast_learner(learn)
     start, history = resume(learn, run)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
+    if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
     hist = train(learn, s, run, start, history, device)
     if not is_main(): return None
     rec = record(run, learn, name, s, hist, extra)

@@ -21,7 +21,7 @@ How it runs, and why:
   copy of the tiny imagenette.
 - One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
 """
-import csv, hashlib, io, json, os, random, re, shutil, signal, textwrap, time
+import csv, hashlib, io, json, os, random, re, shutil, signal, subprocess, sys, textwrap, time
 from dataclasses import dataclass
 from pathlib import Path
 import pytest
@@ -661,3 +661,258 @@ def timm_case(name):
 
 @pytest.mark.parametrize('name', ['sorted-keys', 'swapped-bn-weight-and-bias', 'swapped-two-convs', 'model-object'])
 def test_timm(name, w, d): timm_case(name)(w, d)
+
+# 8. The second misuse sweep (issue 22): nothing lost, nothing fake, found before the work
+
+def test_stale_temps_only_the_courses(w, d):
+    "A run clears the temporary files killed writes left, by the exact name it gives them; hidden .tmp files of the user's stay"
+    out = w.copy_base(d)
+    mine = [out/'.notes.tmp', out/'runs'/'.draft.txt.tmp', out/'sub'/'.results.csv.x.tmp']
+    for p in mine: p.parent.mkdir(parents=True, exist_ok=True); p.write_text('the user wrote this')
+    stale = out/'.results.csv.ab12cd34.resnet-course.tmp'; stale.write_text('half a write')
+    r = w.cli(quick(out))
+    assert r.rc == 0, f'the run did not complete:{r}'
+    gone = [str(p) for p in mine if not p.exists() or p.read_text() != 'the user wrote this']
+    assert not gone, f'the run deleted or changed files it did not write: {gone}'
+    assert not stale.exists(), f'the stale temporary file of a killed write was not cleared: {stale}'
+    w.assert_final(out)
+
+def empty_out(cmd):
+    def run(w, d): w.error_run([cmd, '--out', '', '--quick'], '--out', 'no folder', watch=[d])
+    return run
+@pytest.mark.parametrize('command', ['reproduce', 'figures', 'bench', 'speedrun'])
+def test_out_empty(command, w, d): empty_out(command)(w, d)
+
+def hand_row(w, d, *args):
+    out = w.copy_base(d)
+    rows = list(csv.DictReader(open(out/'results.csv')))
+    with open(out/'results.csv', 'a', newline='') as f:     # a row of the user's own: an earlier row with another name and run
+        csv.DictWriter(f, list(rows[0])).writerow({**rows[-1], 'name': 'mine', 'model': 'my own model', 'run': 'by-hand'})
+    before = snapshot(out)
+    r = w.cli(args[0](out) if callable(args[0]) else [*args, '--out', out])
+    assert r.rc == 0, f'the run did not complete:{r}'
+    assert_nothing_lost(before, snapshot(out))     # results.csv may only gain rows: the hand-added one included
+    w.assert_final(out)
+
+def test_hand_added_row_kept_by_a_run(w, d): hand_row(w, d, quick)
+
+def test_hand_added_row_kept_by_a_run_that_trains_nothing(w, d): hand_row(w, d, 'reproduce', '--models', 'fcn,resblock', *SMALL)
+
+def test_weights_without_record_moved_aside(w, d):
+    out = w.copy_base(d)
+    weights, record = run_files(out, 'fcn')
+    old = sha256(weights); record.unlink()
+    key = weights.parent.name.split('-', 1)[1]
+    before = snapshot(out)
+    r = w.cli(['reproduce', '--models', 'fcn,resblock', *SMALL, '--out', out])
+    assert r.rc == 0, f'the run did not complete:{r}'
+    kept = [p.name for p in weights.parent.glob('model.pth.*') if sha256(p) == old]
+    assert kept, f'the weights whose record was lost were overwritten, not moved aside (files now: {sorted(p.name for p in weights.parent.iterdir())}):{r}'
+    assert str(weights) in r.output, f'the output does not name the weights it moved aside:{r}'
+    assert_nothing_lost({k: v for k, v in before.items() if k != rel(weights, out)}, snapshot(out), replaced={('fcn', key)})
+    w.assert_final(out)
+
+RESUME = ['--models', 'fcn', '--size', '32', '--bs', '6', '--epochs', '2', '--seed', '5']
+
+def interrupted_run(w) -> Path:
+    "A run folder of fcn on the 3-class data stopped after its first of two epochs, so that its progress.pth is there; made once"
+    def make():
+        out = w.root/'interrupted'
+        code = textwrap.dedent(f'''
+            from fastai.vision.all import *
+            from resnet_course.cli import main
+            from resnet_course.reproduce import SaveProgress
+            class Stop(Callback):
+                order = SaveProgress.order + 1
+                def after_epoch(self): raise KeyboardInterrupt()   # after the progress of epoch 1 is saved, as a kill would
+            import resnet_course.reproduce as rp
+            train = rp.train
+            def stopped(learn, *a, **k):
+                learn.add_cb(Stop()); return train(learn, *a, **k)
+            rp.train = stopped
+            try: main(['reproduce', '--data', {str(w.small3)!r}, *{RESUME!r}, '--out', {str(out)!r}])
+            except BaseException as e: print('STOPPED', type(e).__name__, e)''')
+        r = w.python(code)
+        prog = list(out.glob('runs/fcn-*/progress.pth'))
+        assert prog, f'the interrupted run left no progress file:{r}'
+        for p in out.glob('runs/fcn-*/*'):
+            if p.name not in ('progress.pth', '.lock'): p.unlink()     # a kill would have left only the progress
+        for p in ('results.csv', 'results.md'): (out/p).unlink(missing_ok=True)
+        return out
+    return w.shared('interrupted', make)
+
+def uninterrupted_run(w) -> dict:
+    def make():
+        out = w.root/'uninterrupted'
+        r = w.cli(['reproduce', '--data', w.small3, *RESUME, '--out', out])
+        assert r.rc == 0, f'the uninterrupted run did not complete:{r}'
+        return json.loads(next(out.glob('runs/fcn-*/record.json')).read_text())
+    return w.shared('uninterrupted', make)
+
+def test_resumed_run_equals_uninterrupted(w, d):
+    "A run resumed from its progress file ends with the very weights and numbers of the same run never interrupted"
+    out = d/'results'; shutil.copytree(interrupted_run(w), out)
+    r = w.cli(['reproduce', '--data', w.small3, *RESUME, '--out', out])
+    assert r.rc == 0 and 'resuming after epoch 1' in r.stdout, f'the run did not resume:{r}'
+    rec, ref = json.loads(next(out.glob('runs/fcn-*/record.json')).read_text()), uninterrupted_run(w)
+    losses = lambda rc: [(h['train_loss'], h['valid_loss']) for h in rc['history']]
+    assert losses(rec) == losses(ref), f'the resumed run trained differently:\n{losses(rec)}\nuninterrupted:\n{losses(ref)}'
+    assert rec['weights_sha256'] == ref['weights_sha256'] and rec['row']['top-1 %'] == ref['row']['top-1 %'], 'the resumed run ended with other weights'
+    assert rec.get('resumed_after_epoch') == 1, 'the record does not say the run was resumed'
+
+def damaged_progress(spoil):
+    def run(w, d):
+        out = d/'results'; shutil.copytree(interrupted_run(w), out)
+        prog = next(out.glob('runs/fcn-*/progress.pth')); spoil(w, prog); spoiled = sha256(prog)
+        r = w.cli(['reproduce', '--data', w.small3, *RESUME, '--out', out])
+        assert r.rc == 0, f'the run did not complete:{r}'
+        assert 'resuming' not in r.stdout and str(prog) in r.output, f'the damaged progress file was resumed, or not named:{r}'
+        aside = [p for p in prog.parent.glob('progress.pth.damaged-*') if sha256(p) == spoiled]
+        assert aside, f'the damaged progress file was not moved aside with its contents:{r}'
+        rec = json.loads(next(out.glob('runs/fcn-*/record.json')).read_text())
+        assert rec['weights_sha256'] == uninterrupted_run(w)['weights_sha256'], 'the run trained from scratch does not equal the uninterrupted run'
+        w.assert_final(out)
+    return run
+
+def _garble(w, p):
+    data = bytearray(p.read_bytes()); i = len(data) * 3 // 5
+    data[i:i + 64] = bytes(random.Random(3).randrange(256) for _ in range(64)); p.write_bytes(bytes(data))
+
+def _edit_tensor(value):
+    def spoil(w, p):
+        r = w.python(textwrap.dedent(f'''
+            import torch
+            from resnet_course.records import _safe_load
+            st = _safe_load({str(p)!r}); k = [k for k, v in st['model'].items() if v.is_floating_point()][2]
+            st['model'][k] = st['model'][k] + {value}
+            torch.save(st, {str(p)!r})'''))
+        assert r.rc == 0, f'could not spoil the progress file:{r}'
+    return spoil
+
+PROGRESS_DAMAGE = {'bytes-garbled': damaged_progress(_garble), 'tensor-changed': damaged_progress(_edit_tensor('0.01')),
+                   'tensor-nan': damaged_progress(_edit_tensor("float('nan')"))}
+
+@pytest.mark.parametrize('damage', list(PROGRESS_DAMAGE))
+def test_progress_damaged(damage, w, d): PROGRESS_DAMAGE[damage](w, d)
+
+def spoiled_data(w, d, spoil) -> Path:
+    data = d/'data'; shutil.copytree(w.small3, data); spoil(data); return data
+
+def truncate(p:Path): p.write_bytes(p.read_bytes()[:p.stat().st_size // 2])
+
+def test_one_class_dataset(w, d):
+    def spoil(data):
+        for split in ('train', 'val'):
+            for c in sorted((data/split).iterdir())[1:]: shutil.rmtree(c)
+    data = spoiled_data(w, d, spoil)
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], 'one class', 'second class', watch=[d])
+
+def test_data_command_truncated_jpeg(w, d):
+    bad = []
+    data = spoiled_data(w, d, lambda data: (bad.append(sorted((data/'train'/'n01440764').iterdir())[0]), truncate(bad[0])))
+    r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
+    assert r.rc == 1 and str(bad[0]) in r.stdout and 'unreadable' in r.stdout, f'the data check did not report the truncated image:{r}'
+    assert 'Traceback' not in r.output, f'a Python traceback:{r}'
+
+def test_data_command_class_of_garbage(w, d):
+    def spoil(data):
+        for f in (data/'train'/'n01440764').iterdir(): f.write_bytes(os.urandom(2000))
+    data = spoiled_data(w, d, spoil)
+    r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
+    assert r.rc == 1 and 'n01440764' in r.stdout and 'unreadable' in r.stdout, f'the data check did not report the unreadable class:{r}'
+    assert 'Traceback' not in r.output, f'a Python traceback:{r}'
+
+def test_truncated_jpeg_on_chapter_path(w, d):
+    "A truncated JPEG is found before training, skipped with a warning that names it, and the run completes"
+    bad = []
+    data = spoiled_data(w, d, lambda data: (bad.append(sorted((data/'train'/'n01440764').iterdir())[0]), truncate(bad[0])))
+    r = w.cli(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'])
+    assert r.rc == 0 and 'Traceback' not in r.output, f'the run failed on the truncated image:{r}'
+    assert bad[0].name in r.output, f'no warning names the truncated image:{r}'
+    w.assert_final(d/'out')
+
+def test_class_with_every_training_file_unreadable(w, d):
+    def spoil(data):
+        for f in (data/'train'/'n01440764').iterdir(): f.write_bytes(os.urandom(2000))
+    data = spoiled_data(w, d, spoil)
+    # --bs 8: the 16 readable training images of the other two classes make two batches, so that nothing but the lost class can stop the run
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', '--size', '32', '--bs', '8', '--epochs', '1', '--out', d/'out'],
+                'n01440764', 'every image', 'unreadable', watch=[d])
+
+def test_readable_name_beside_its_wnid(w, d):
+    def spoil(data):
+        for split in ('train', 'val'): shutil.copytree(data/split/'n02102040', data/split/'tench')
+    data = spoiled_data(w, d, spoil)
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], 'tench', 'n01440764', watch=[d])
+
+def test_results_csv_is_a_folder(w, d):
+    out = d/'out'; (out/'results.csv').mkdir(parents=True)
+    w.error_run(quick(out), 'results.csv', 'folder', '--out', watch=[d])
+
+def test_runs_is_a_file(w, d):
+    out = d/'out'; out.mkdir(); (out/'runs').write_text('a file of mine')
+    w.error_run(quick(out), 'runs', '--out', watch=[d])
+
+def out_checked_first(cmd, cwd=None):
+    def run(w, d):
+        (d/'afile').write_text('not a folder')
+        argv = [cmd, '--quick'] + ([] if cwd else ['--out', d/'afile'/'x'])
+        before = snapshot(d)
+        r = w.cli(argv, timeout=ERROR_TIMEOUT, cwd=cwd)
+        assert_clear_error(r, '--out')
+        assert_unchanged(before, snapshot(d), str(d))
+    return run
+
+OUT_FIRST = {'bench-out-under-a-file': out_checked_first('bench'), 'speedrun-out-under-a-file': out_checked_first('speedrun'),
+             'bench-read-only-working-folder': out_checked_first('bench', cwd=Path('/proc')),
+             'speedrun-read-only-working-folder': out_checked_first('speedrun', cwd=Path('/proc'))}
+
+@pytest.mark.parametrize('name', list(OUT_FIRST))
+def test_out_checked_first(name, w, d): OUT_FIRST[name](w, d)
+
+def test_batch_larger_than_one_process_share(w, d):
+    "Under torchrun each process trains on its share of the images: a batch larger than that share is refused before training"
+    r = w.python(textwrap.dedent(f'''
+        from pathlib import Path
+        from resnet_course.reproduce import chapter_settings, preflight
+        s = chapter_settings('fcn', size=32, bs=16, epochs=1, source={str(w.small3)!r}, world_size=2)   # 24 images: 12 per process
+        try: preflight([('fcn', s)], Path({str(d/'out')!r}), device='cpu'); print('PASSED')
+        except ValueError as e: print('REFUSED', e)'''))
+    assert 'REFUSED' in r.stdout and '--bs' in r.stdout and number(12).search(r.stdout), f'the preflight let a batch larger than a process share through:{r}'
+
+def test_figures_folder_locked(w, d):
+    out = d/'out'
+    holder = w.start([], code=textwrap.dedent(f'''
+        import time
+        from resnet_course.files import folder_lock
+        with folder_lock({str(out)!r}):
+            print('LOCKED', flush=True); time.sleep(120)'''))
+    t0 = time.monotonic()
+    while 'LOCKED' not in holder.stdout_so_far() and time.monotonic() - t0 < 60: time.sleep(0.05)
+    try:
+        before = snapshot(out)
+        r = w.cli(['figures', '--quick', '--out', out], timeout=ERROR_TIMEOUT)
+        assert_clear_error(r, 'in use', '--out', code=1)
+        assert_unchanged(before, snapshot(out), str(out))
+    finally: holder.kill()
+
+def test_bench_one_training_batch(w, d):
+    w.error_run(['bench', '--quick', '--models', 'fcn', '--out', d/'out'], 'batch', '--data', watch=[d])
+
+def test_mplbackend_nonsense(w, d):
+    w.error_run(quick(d/'out'), 'MPLBACKEND', 'nonsense', env={'MPLBACKEND': 'nonsense'}, watch=[d])   # matplotlib already imported (forked)
+    before = snapshot(d)
+    p = subprocess.run([sys.executable, '-m', 'resnet_course', 'data'], capture_output=True, text=True, timeout=ERROR_TIMEOUT,
+                       env={**w.env, 'MPLBACKEND': 'nonsense'}, cwd=d)                         # a fresh process, where importing matplotlib fails
+    assert p.returncode == 1 and 'MPLBACKEND' in p.stderr and 'Traceback' not in p.stderr, f'a fresh process: exit {p.returncode}\n{p.stderr[-2000:]}'
+    assert_unchanged(before, snapshot(d), str(d))
+
+def test_fast_cache_not_writable(w, d):
+    "Where the image cache cannot be written (a read-only FASTAI_HOME; here, as root, a folder under /proc), the message names the cache and RESNET_COURSE_CACHE"
+    w.error_run(quick(d/'out', '--fast'), 'RESNET_COURSE_CACHE', 'cache', env={'RESNET_COURSE_CACHE': '/proc/nocache'}, watch=[d])   # FASTAI_HOME gains fastai's config.ini on first use: not this case's
+
+def test_options_fixed_by_the_cli_rewrite(w, d):
+    "`--models \"\"`, `--lr` (no abbreviation of --lr-find) and `--bs 1`, each refused in the command's own terms"
+    for argv, phrases in ((['reproduce', '--models', ''], ('--models', 'names no model')), (['bench', '--models', ''], ('--models', 'names no model')),
+                          (['reproduce', '--lr', '0'], ('--lr',)), (['reproduce', '--bs', '1'], ('--bs', 'at least 2'))):
+        w.error_run([*argv, '--out', d/'out'], *phrases, watch=[d])
