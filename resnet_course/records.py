@@ -83,7 +83,9 @@ def rng_states(learn:Learner) -> dict:
     sl = learn.recorder.smooth_loss
     return {'python': random.getstate(), 'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
             'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            'loaders': [dl.rng.getstate() for dl in learn.dls.loaders], 'smooth_loss': [float(sl.val), int(sl.count)]}
+            'loaders': [_rng(dl).getstate() for dl in learn.dls.loaders], 'smooth_loss': [float(sl.val), int(sl.count)]}
+
+def _rng(dl): return getattr(dl, 'dl', dl).rng   # under torchrun fastai wraps each loader in a DistributedDL, whose `dl` holds the generator
 
 def set_rng_states(learn:Learner, st:dict):
     "Put back the random states `rng_states` saved"
@@ -91,7 +93,7 @@ def set_rng_states(learn:Learner, st:dict):
     np.random.set_state((st['numpy'][0], np.array(st['numpy'][1], dtype=np.uint32), *st['numpy'][2:]))
     torch.set_rng_state(st['torch'])
     if st['cuda'] and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
-    for dl, s in zip(learn.dls.loaders, st['loaders']): dl.rng.setstate(_tuples(s))
+    for dl, s in zip(learn.dls.loaders, st['loaders']): _rng(dl).setstate(_tuples(s))
     sl = learn.recorder.smooth_loss; sl.val, sl.count = tensor(st['smooth_loss'][0]), st['smooth_loss'][1]
 
 def _tuples(o):

@@ -105,6 +105,10 @@ class Proc:
         argv = ['python', '-c', '<code>'] if self.code is not None else ['resnet-course', *self.argv]
         return Result(argv, self.process.exitcode, read(self.out), read(self.err), time.monotonic() - self.t0)
 
+def _warning_to_stderr(msg):
+    "Print a warning as Python does in a process of its own, to the (redirected) stderr"
+    sys.stderr.write(warnings.formatwarning(msg.message, msg.category, msg.filename, msg.lineno, msg.line))
+
 class Runner:
     "Runs commands in `env` (each call may add to it), in this process or a forked child, logging forked output under `root/logs`"
     def __init__(self, root:Path, env:dict):
@@ -121,6 +125,7 @@ class Runner:
             os.environ.clear(); os.environ.update({**self.env, **(env or {})}); os.chdir(cwd or self.root); _fresh_state()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(), _memory_limit(extra_memory):
                 warnings.simplefilter('default')              # each warning shown as a new process would show it
+                warnings._showwarnmsg_impl = _warning_to_stderr   # to the command's stderr, not to pytest's record (restored on exit)
                 rc = _entry(argv)
         finally:
             os.environ.clear(); os.environ.update(saved[0]); os.chdir(saved[1]); sys.argv = saved[2]; _fresh_state()
