@@ -62,3 +62,11 @@ def test_every_display_cell_keeps_its_output():
     "A cell meant to show something keeps its saved output, so that readers of the site see it (make outputs saves them)"
     missing = {p.name: m for p in notebooks() if (m := missing_outputs(p))}
     assert not missing, f'display cells with no saved output (run make outputs): {missing}'
+
+def test_cells_that_train_on_the_sample_say_why_they_show_nothing():
+    "A cell that would show something but trains on the sample keeps no output (above); it says so, where the reader meets it"
+    for p in notebooks():
+        for c in code_cells(p):
+            src = ''.join(c['source'])
+            if trains_on_sample(src) and is_display_cell(re.sub(r'^#\|\s*trains\s*$\n?', '', src, flags=re.M)):
+                assert 'output is not kept' in src, f'{p.name}: this cell keeps no output and does not say why: {src[:80]!r}'
