@@ -97,10 +97,10 @@ def file_sha256(path:Path|str) -> str:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
-def move_aside(path:Path|str, why:str) -> Path:
-    "Rename a damaged `path` to `path.damaged-TIMESTAMP`, print where it went and why, and return the new path"
+def move_aside(path:Path|str, why:str, label:str='damaged') -> Path:
+    "Rename `path` to `path.LABEL-TIMESTAMP` (a damaged file, or one that cannot be checked), print where it went and why, and return the new path"
     path = Path(path)
-    new = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    new = path.with_name(f"{path.name}.{label}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     os.replace(path, new)
     print(f"Warning: {path} {why}. Moved it aside to {new.name}; it will be rebuilt.")
     return new

@@ -140,12 +140,13 @@ def preflight(jobs:list, out:Path, device=None):
         check_memory(name, s, len(set(map(parent_label, train))), device)
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
-def chapter_learner(name:str, dls:DataLoaders, s:RunSettings, run:RunFolder, device=None, cbs=None) -> Learner:
-    "A learner for chapter model `name` on `dls`, seeded by the settings, writing temporary files into the run's folder"
+def chapter_learner(name:str, s:RunSettings, run:RunFolder, device=None, cbs=None) -> Learner:
+    "A learner for chapter model `name` on the data path `s` names (the chapter's, or the fast one with its speed options), seeded by the settings, writing temporary files into the run's folder"
+    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
     set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
     learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=device, cbs=cbs)
     learn.path, learn.model_dir = run.path, '.'
-    return learn
+    return fast_learner(learn) if s.fast else learn
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
 class ResumedRecorder(Callback):
@@ -240,12 +241,8 @@ def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
     if run.confusion.exists() or not run.weights.exists(): return None
     rec = run.finished()
     if rec is None or rec['settings']['sample'] or not is_main(): return None
-    s = RunSettings(**rec['settings'])
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
-    model = CHAPTER_MODELS[name].make(rec['n_out'])
-    if run.finished(model) is None: return None                  # weights that fail their hash or do not load are moved aside
-    learn = get_learner(dls, model, device=device)
-    if s.fast: learn = fast_learner(learn)
+    learn = chapter_learner(name, RunSettings(**rec['settings']), run, device)
+    if run.finished(learn.model) is None: return None            # loads the weights; ones that fail their hash or do not load are moved aside
     print(f"{name}: saving the confusion matrix and top losses of {run.path}")
     return save_interpretation(learn, run)
 
@@ -268,12 +265,8 @@ def train_chapter_model(
         interpret_finished(name, run, device)
         return rec['row']
     if is_main() and run.weights.exists():   # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
-        kept = run.weights.with_name(f"{run.weights.name}.unrecorded-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        os.replace(run.weights, kept)
-        print(f"Warning: {run.weights} has no valid record.json beside it, so it cannot be checked. Moved it aside to {kept.name}; the model is trained again.")
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
-    learn = chapter_learner(name, dls, s, run, device, cbs)
-    if s.fast: learn = fast_learner(learn)
+        move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
+    learn = chapter_learner(name, s, run, device, cbs)
     start, history = resume(learn, run)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
