@@ -1,4 +1,4 @@
-"""Atomic writes, a lock for a folder that one run writes at a time, content hashes, and a place to move damaged files aside.
+"""Atomic writes, a lock for a folder that one run writes at a time, content hashes, a place to move damaged files aside, and one rule for reusing a result made with the same settings.
 
 Docs: https://resnet-course.github.io/resnet_course/files.html.md"""
 
@@ -6,13 +6,15 @@ Docs: https://resnet-course.github.io/resnet_course/files.html.md"""
 
 # %% ../nbs/51_files.ipynb #7aac9930
 from __future__ import annotations
-import errno, fcntl, hashlib, io, os, re, tempfile, time
+import errno, fcntl, hashlib, io, json, os, re, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 # %% auto #0
 __all__ = ['TEMP_SUFFIX', 'atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig',
-           'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside']
+           'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside', 'OtherSettingsError', 'load_results',
+           'reuse_or_make']
 
 # %% ../nbs/51_files.ipynb #c8b7522d
 TEMP_SUFFIX = '.resnet-course.tmp'   # every temporary file the course writes ends so, and only those are ever removed
@@ -104,3 +106,55 @@ def move_aside(path:Path|str, why:str, label:str='damaged') -> Path:
     os.replace(path, new)
     print(f"Warning: {path} {why}. Moved it aside to {new.name}; it will be rebuilt.")
     return new
+
+# %% ../nbs/51_files.ipynb #reuse-code
+class OtherSettingsError(ValueError):
+    "A store that holds one result already holds one made with other settings"
+
+def _jsonable(o):
+    "`o` as JSON gives it back, so that tuples compare equal to lists"
+    return json.loads(json.dumps(o))
+
+def load_results(path:Path|str) -> list:
+    "The entries (`{'settings': ..., 'result': ...}`) of the store at `path`: none if it is missing; moved aside, with a message, if it is damaged"
+    path = Path(path)
+    if not path.exists(): return []
+    try:
+        entries = json.loads(path.read_text())
+        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get('settings'), dict) and 'result' in e for e in entries)):
+            raise ValueError('not a list of {"settings": ..., "result": ...} entries')
+    except (ValueError, UnicodeDecodeError) as e:
+        move_aside(path, f'cannot be read as a store of results ({str(e)[:80]})')
+        return []
+    return entries
+
+def _differences(old:dict, new:dict) -> str:
+    "The settings in which `old` and `new` differ, as `name: old -> new`"
+    return ', '.join(f'{k}: {old.get(k, "unset")!r} -> {new.get(k, "unset")!r}' for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+
+def reuse_or_make(
+    path:Path|str,            # the JSON store, a list of {"settings": ..., "result": ...} entries
+    settings:dict,            # everything the result depends on, as JSON values; an entry is reused only if its settings equal these
+    make:Callable,            # `make()` computes the result (JSON values); called only when no entry matches
+    keep_others:bool=True,    # keep the entries of other settings beside the new one; False: the store holds one result, and other settings are refused
+    needs=(),                 # files the result also lives in: if one is missing, a matching entry is made again
+    defaults:dict=None,       # values of settings added since older entries were made: an entry that lacks one reads as having it
+):
+    "The result stored at `path` for `settings`, or `make()`'s, stored there; a result of other settings is never overwritten silently"
+    path, settings = Path(path), _jsonable(settings)
+    with_defaults = lambda e: {**(defaults or {}), **e['settings']}
+    entries = load_results(path)
+    same = [e for e in entries if with_defaults(e) == settings]
+    if same and all(Path(f).exists() for f in needs):
+        r = same[0]['result']
+        made = f", made {r['date']} on {r['hardware']}" if isinstance(r, dict) and {'date', 'hardware'} <= r.keys() else ''
+        print(f"Reusing the record {path}{made}.")
+        return r
+    others = [e for e in entries if with_defaults(e) != settings]
+    if others and not keep_others:
+        raise OtherSettingsError(f"{path} holds a result made with other settings ({_differences(with_defaults(others[0]), settings)}): "
+                                 f"give this run another folder (--out), or move {path.name} aside to make it again.")
+    result = _jsonable(make())
+    kept = [e for e in load_results(path) if with_defaults(e) != settings] if keep_others else []   # read again: entries stored meanwhile stay
+    atomic_write(path, json.dumps(kept + [{'settings': settings, 'result': result}], indent=1))
+    return result
