@@ -9,7 +9,7 @@ ARGS ?=
 # Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
 PINS ?=
 
-.PHONY: setup data browser graphviz reproduce full-run full-run-models full-run-resnet50 full-run-bench full-run-speedrun full-run-exercises full-run-pages gpu-smoke cpu-run test check-clean docs readme clean-nbs export outputs
+.PHONY: setup data browser graphviz reproduce speedrun-cpu full-run full-run-models full-run-resnet50 full-run-bench full-run-speedrun full-run-exercises full-run-pages gpu-smoke cpu-run test check-clean docs readme clean-nbs export outputs
 # The venv is built once, then again only when pyproject.toml's content (or PINS) changes: its marker holds their checksum,
 # so a fresh checkout's timestamps, or a file rewritten with the same content, reinstall nothing. The venv's Jupyter kernel is
 # named python3 with display name python3, as nbdev-clean writes it into the notebooks: then JupyterLab does not mark a
@@ -84,7 +84,7 @@ full-run-bench: data
 # ~3 min: the speed run (ResNet50, 26 epochs at 128 then 160 px, bf16 where the GPU has it, TTA).
 full-run-speedrun: data
 	$(NEED_GPU)
-	$(BIN)/resnet-course speedrun --out $(GPU_OUT)/speedrun
+	$(BIN)/resnet-course speedrun --recipe gpu --out $(GPU_OUT)/speedrun
 
 # ~8 min: the exercises' full-data cells (MNIST nets, the 1x1 conv benchmark, the label-smoothing runs, each of those cells
 # under 5 min; finished label-smoothing runs are kept in nbs/results/gpu/exercises and not trained again).
@@ -114,6 +114,12 @@ cpu-run: data
 	$(BIN)/resnet-course reproduce --models resnet18,resblock2 --size 64 --lr-find --out nbs/results/cpu --device cpu
 	$(BIN)/resnet-course reproduce --models resnet50 --size 64 --epochs 5 --fast --lr-find --out nbs/results/cpu --device cpu
 	$(BIN)/resnet-course figures --size 32 --epochs 3 --out nbs/results/cpu/figures --device cpu
+
+# The two CPU recipes of Training fast with two seeds each, and the ablation around "book in 3": about 80 minutes on two
+# quiet cores (run nothing else meanwhile: the targets are times). Each finished run is kept, so the target resumes.
+speedrun-cpu: data
+	$(BIN)/resnet-course speedrun --recipe 15-minutes --seeds 42,43 --device cpu --out nbs/results/cpu/speedrun/15-minutes
+	$(BIN)/resnet-course speedrun --recipe book-in-3 --seeds 42,43 --ablation --device cpu --out nbs/results/cpu/speedrun/book-in-3
 
 test: data browser graphviz
 	$(BIN)/python scripts/run_tests.py

@@ -7,25 +7,30 @@ Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 # %% ../nbs/34_fast.ipynb #dfe753a4
 from __future__ import annotations
 import json, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.vision.all import *
 from .machine import *
-from .files import atomic_write, atomic_savefig
+from .files import atomic_write, atomic_savefig, load_results, reuse_or_make
 from .settings import *
 from .data import *
 from .learner import *
 from .scaling import scaled_lr
 from .loaders import *
 from .speed import *
+from .resnet import ResNet
+from .records import results_root
 from .reproduce import CHAPTER_MODELS, chapter_settings
 
 # %% auto #0
-__all__ = ['BENCH_MODELS', 'PENDING', 'pipeline_times', 'compare_augs', 'loader_speed', 'StopAfter', 'train_speed', 'bench_row',
-           'bench_chart', 'bench', 'SpeedRun', 'ProgressiveResize', 'speed_run']
+__all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'CPU_RECIPES', 'SPEED_RECIPES', 'ABLATION', 'pipeline_times',
+           'compare_augs', 'loader_speed', 'StopAfter', 'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10',
+           'SpeedRun', 'ProgressiveResize', 'speed_run', 'SpeedTarget', 'chapter_cpu_record', 'training_seconds',
+           'speed_target', 'speed_runs', 'seed_summary', 'kept_runs', 'seed_table', 'ablation', 'ablation_table',
+           'plot_speedruns']
 
 # %% ../nbs/34_fast.ipynb #c301be28
 def _sync(device=None):
@@ -246,20 +251,37 @@ def bench(
     return df
 
 # %% ../nbs/34_fast.ipynb #cc624667
+def resnet10(n_out:int=1000) -> ResNet:
+    "ResNet18 with one ResBlock per stage instead of two: the depth lever of the CPU ablation"
+    return ResNet(n_out, [1, 1, 1, 1])
+
+SPEED_MODELS = {**{n: CHAPTER_MODELS[n].make for n in ('fcn', 'resblock2', 'resnet18', 'resnet50')}, 'resnet10': resnet10}
+
 @dataclass(frozen=True)
 class SpeedRun:
     "A recipe for a short, fast training run on the fast path"
-    model:str = 'resnet50'                     # one of `BENCH_MODELS`: 'fcn', 'resnet18' or 'resnet50'
+    model:str = 'resnet50'                     # one of `SPEED_MODELS`: 'fcn', 'resblock2', 'resnet10', 'resnet18' or 'resnet50'
     phases:tuple = ((16, 128), (10, 160))      # (epochs, crop size) of each phase, in order
     presize:int = 160                          # stored square; every crop size must be at most this
     bs:int = 256                               # batch size
     lr:float = 3e-3                            # peak learning rate at the chapter's batch size, scaled to `bs`
     label_smoothing:float = 0.1                # label smoothing of the cross-entropy loss
+    aug:str = None                             # the fast path's augmentation, 'crop' or 'fastai' (default: 'fastai' on a GPU, 'crop' on a CPU)
     bf16:bool = None                           # bf16 autocast (default: where the GPU has it)
     channels_last:bool = None                  # channels-last layout (default: on a GPU)
     compile:bool = False                       # `torch.compile` the model
     tta:bool = True                            # score with test-time augmentation as well
     seed:int = 42
+
+    @property
+    def epochs(self) -> int: return sum(n for n, _ in self.phases)
+
+    def __str__(self) -> str:
+        "The recipe in one line, as the pages and tables print it"
+        phases = ' + '.join(f'{n} at {size} px' for n, size in self.phases)
+        opts = [o for o, on in (('bf16', self.bf16), ('channels-last', self.channels_last), ('compiled', self.compile)) if on]
+        return (f"{self.model}, {self.epochs} epochs ({phases}) from {self.presize} px, bs {self.bs}, peak lr {self.lr:g} at bs 128, "
+                f"label smoothing {self.label_smoothing:g}, {self.aug or 'default'} augmentation{''.join(', ' + o for o in opts)}")
 
 class ProgressiveResize(Callback):
     "Switch the learner's data to `schedule[epoch]` at each epoch where a new phase starts"
@@ -269,40 +291,208 @@ class ProgressiveResize(Callback):
         if self.epoch in self.schedule: self.learn.dls = self.schedule[self.epoch]
 
 # %% ../nbs/34_fast.ipynb #784e7d0d
+def _data_label(source, sample:bool) -> str: return f"{dataset_name(source)}{' sample' if sample else ''}"
+
+def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
+    "The loaders of each phase of `r`, keyed by the epoch where the phase starts"
+    too_big = [size for _, size in r.phases if size > r.presize]
+    if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: raise presize or lower them.")
+    schedule, epochs = {}, 0
+    for n, size in r.phases:
+        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample)
+        schedule[epochs] = fast_data_for(s, dev, aug=r.aug, cache=cache); epochs += n
+    return schedule
+
 def speed_run(
     r:SpeedRun=SpeedRun(),          # the recipe
     source=URLs.IMAGENETTE_160,     # the dataset
     sample:bool=False,              # the sample instead of the full data (for tests)
     device=None,                    # default: `pick_device()`
     cache=None,                     # folder for image caches
-    out=None,                       # folder for speedrun.json and speedrun.md
     cbs=None,                       # extra training callbacks
 ) -> dict:
-    "Train as recipe `r` says on the fast path; return top-1 accuracy, with and without TTA, and the seconds training took"
-    if r.model not in BENCH_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(BENCH_MODELS)}")
+    "Train as recipe `r` says on the fast path; the record: top-1 accuracy (and with TTA if `r.tta`), training seconds, each epoch, where and when"
+    if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
     dev = pick_device(device)
-    too_big = [size for _, size in r.phases if size > r.presize]
-    if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: raise presize or lower them.")
-    schedule, epochs = {}, 0
-    for n, size in r.phases:
-        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample)
-        schedule[epochs] = fast_data_for(s, dev, cache=cache); epochs += n
-    dls = schedule[0]
+    t = time.perf_counter()
+    schedule = _phase_loaders(r, source, sample, dev, cache)   # builds the uint8 caches the first time: not part of the training time
+    data_s, dls = time.perf_counter() - t, schedule[0]
     set_seed(r.seed)
-    learn = get_learner(dls, CHAPTER_MODELS[r.model].make(dls.c), device=dev, cbs=[FiniteLoss()],
+    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), device=dev, cbs=[FiniteLoss()],
                         loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
     hist, lr = EpochHistory(), scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
     _sync(dev); t = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(r.epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
     _sync(dev); secs = time.perf_counter() - t
     res = {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'training s': round(secs, 1)}
     if r.tta:
         with learn.no_bar(): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
-    rec = dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **provenance(dev), data=f"{dataset_name(source)}{' sample' if sample else ''}")
-    if out is not None:
-        atomic_write(Path(out)/'speedrun.json', json.dumps(rec, indent=1))
-        atomic_write(Path(out)/'speedrun.md', f"{measured_on(rec)}; {rec['data']}\n\n"
-                                               + pd.DataFrame([{**res, 'recipe': str(r)}]).to_markdown(index=False) + '\n')
-    return rec
+    return dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **{'data s': round(data_s, 1)}, **provenance(dev),
+                data=_data_label(source, sample), validation=f"{len(dls.valid_ds):,} images at {r.phases[-1][1]} px")
+
+# %% ../nbs/34_fast.ipynb #9b742454
+@dataclass(frozen=True)
+class SpeedTarget:
+    "What a recipe must reach: at least `top1` % top-1 without test-time augmentation, within `seconds` of training"
+    top1:float      # top-1 %, on the full validation set, at a size no larger than the last training size
+    seconds:float   # training seconds, per-epoch validation included
+    why:str         # where the target comes from
+
+CPU_RECIPES = {   # the two recipes of "Imagenette on two CPU cores", chosen from timed trials on the machine their records name
+    '15-minutes': SpeedRun(model='resnet18', phases=((10, 64), (3, 96), (3, 128)), presize=128, bs=128, aug='crop', bf16=True, channels_last=True, tta=False),
+    'book-in-3':  SpeedRun(model='resnet10', phases=((6, 64), (2, 96)), presize=112, bs=128, aug='crop', bf16=True, channels_last=True, tta=False),
+}
+SPEED_RECIPES = {'gpu': SpeedRun(), **CPU_RECIPES}
+
+def chapter_cpu_record(
+    name:str='resnet18',   # the chapter model
+    folder=None,           # the CPU results (default: results/cpu)
+) -> dict|None:
+    "The record of `name` trained with the chapter's recipe on the full data on this course's CPU, or None"
+    for p in sorted(Path(folder or results_root()/'cpu').glob(f'runs/{name}-*/record.json')):
+        rec = json.loads(p.read_text())
+        if rec.get('chapter_recipe') and not rec['settings']['sample']: return rec
+
+def training_seconds(rec:dict) -> float:
+    "Seconds a chapter run trained: the sum of its epochs, validation included"
+    return sum(e['seconds'] for e in rec['history'])
+
+def speed_target(
+    name:str,              # a recipe of `SPEED_RECIPES`
+    folder=None,           # the CPU results, for the chapter run "book-in-3" is measured against
+) -> SpeedTarget|None:
+    "The target of recipe `name`; None for the GPU recipe, whose target is on the page, and for \"book-in-3\" where no chapter run on a CPU is saved"
+    if name == '15-minutes': return SpeedTarget(85.8, 900, "the Imagenette leaderboard's 5-epoch mark at 128 px (85.77%, a mini net, mean of 5 runs; read 2026-11-30), in 15 minutes")
+    if name != 'book-in-3': return None
+    rec = chapter_cpu_record('resnet18', folder)
+    if rec is None: return None   # it is measured against the chapter's ResNet18 run on a CPU: `resnet-course reproduce --models resnet18 --device cpu --out results/cpu`
+    secs = training_seconds(rec)
+    return SpeedTarget(CHAPTER_MODELS['resnet18'].book, secs / 16,
+                       f"the book's ResNet18 (75.7%), in 1/16 of the {secs:,.0f} s the chapter's recipe trained on {rec['row']['hardware']}, {rec['row']['date']}")
+
+# %% ../nbs/34_fast.ipynb #fffced4c
+def speed_runs(
+    recipe:str,                     # a name of `SPEED_RECIPES`
+    seeds=(42,),                    # one run per seed
+    out=None,                       # folder of `speedrun.json`, which keeps every run; a run of the same recipe, seed and data is reused
+    source=URLs.IMAGENETTE_160,     # the dataset
+    sample:bool=False,              # the sample instead of the full data (for tests)
+    device=None,                    # default: `pick_device()`
+    cache=None,                     # folder for image caches
+    r:SpeedRun=None,                # the recipe itself, when it is not the named one (tests, `--quick`)
+) -> list:
+    "Run `recipe` once per seed, keeping each run in `out/speedrun.json` as it ends; the runs' records"
+    if recipe not in SPEED_RECIPES: raise ValueError(f"Unknown recipe {recipe!r}: choose from {', '.join(SPEED_RECIPES)}")
+    r = r or SPEED_RECIPES[recipe]
+    runs = []
+    for seed in seeds:
+        rs = replace(r, seed=seed)
+        settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=pick_device(device).type)
+        run = lambda: speed_run(rs, source, sample, device, cache)
+        runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run) if out is not None else run())
+    return runs
+
+def seed_summary(
+    runs:list,                   # records of one recipe, one per seed
+    target:SpeedTarget=None,     # what the recipe must reach
+) -> dict:
+    "Mean, spread and worst of the runs' top-1 and training seconds, and whether every seed meets `target`"
+    top1, secs = [r['result']['top-1 %'] for r in runs], [r['result']['training s'] for r in runs]
+    s = {'seeds': [r['recipe']['seed'] for r in runs], 'top-1 % mean': round(float(np.mean(top1)), 2),
+         'top-1 % spread': round(max(top1) - min(top1), 2), 'worst top-1 %': min(top1), 'worst training s': max(secs)}
+    if target is not None:
+        s.update({'target top-1 %': target.top1, 'target s': round(target.seconds, 1),
+                  'met': min(top1) >= target.top1 and max(secs) <= target.seconds})
+    return s
+
+def _json(o): return json.loads(json.dumps(o))   # as a JSON file gives it back: tuples become lists
+
+def kept_runs(
+    out:Path,            # the recipe's folder
+    recipe:str,          # a name of `SPEED_RECIPES`
+    r:SpeedRun=None,     # the recipe itself, when it is not the named one
+) -> list:
+    "The runs of `recipe` kept in `out/speedrun.json`, one per seed, in the order they ran; runs of another version of the recipe are left out"
+    want = _json({**asdict(r or SPEED_RECIPES[recipe]), 'seed': None})
+    return [e['result'] for e in load_results(Path(out)/'speedrun.json') if {**e['settings']['recipe'], 'seed': None} == want]
+
+def seed_table(runs:list) -> pd.DataFrame:
+    "One row per seed: top-1 (and with TTA where the recipe scores it), training seconds, epochs, and the cache's seconds, which training does not count"
+    return pd.DataFrame([{'seed': x['recipe']['seed'], **x['result'], 'epochs': len(x['history']), 'cache s (not counted)': x['data s']} for x in runs])
+
+# %% ../nbs/34_fast.ipynb #b0195b33
+ABLATION = {   # each lever: the recipe with that one thing changed
+    'fp32: no bf16 autocast':                          lambda r: replace(r, bf16=False),
+    'default memory layout, not channels-last':        lambda r: replace(r, channels_last=False),
+    'torch.compile':                                   lambda r: replace(r, compile=True),
+    'every epoch at the first size: no resizing':      lambda r: replace(r, phases=((r.epochs, r.phases[0][1]),)),
+    'every epoch at the last size: no resizing':       lambda r: replace(r, phases=((r.epochs, r.phases[-1][1]),)),
+    'no label smoothing':                              lambda r: replace(r, label_smoothing=0.),
+    'batch size 64 (peak lr scaled with it)':          lambda r: replace(r, bs=64),
+    'batch size 256 (peak lr scaled with it)':         lambda r: replace(r, bs=256),
+    'half the peak learning rate':                     lambda r: replace(r, lr=r.lr / 2),
+    'twice the peak learning rate':                    lambda r: replace(r, lr=r.lr * 2),
+    "the chapter's augmentation (aug_transforms)":     lambda r: replace(r, aug='fastai'),
+    'ResNet10: one ResBlock per stage':                lambda r: replace(r, model='resnet10'),
+    'ResNet18: two ResBlocks per stage':               lambda r: replace(r, model='resnet18'),
+    "two ResBlocks per stage at the FCN's widths":     lambda r: replace(r, model='resblock2'),
+}
+
+
+def ablation(
+    out:Path,                       # the recipe's folder: its `speedrun.json` gives the recipe's own run, `ablation.json` keeps the others
+    recipe:str='book-in-3',         # the recipe each lever changes
+    levers=None,                    # names of `ABLATION` (default: all)
+    seed:int=42,                    # one seed per lever
+    source=URLs.IMAGENETTE_160, sample:bool=False, device=None, cache=None,
+    r:SpeedRun=None,                # the recipe itself, when it is not the named one (tests)
+) -> pd.DataFrame:
+    "Run `recipe` once, and once per lever that changes it (each run kept in `out` as it ends); the table of `ablation_table`"
+    r, out = r or SPEED_RECIPES[recipe], Path(out)
+    speed_runs(recipe, (seed,), out, source, sample, device, cache, r=r)
+    for lever in (levers or ABLATION):
+        if ABLATION[lever](r) == r: continue     # e.g. 'ResNet10' when the recipe trains ResNet10 already
+        rl = replace(ABLATION[lever](r), seed=seed)
+        settings = dict(name=recipe, lever=lever, recipe=asdict(rl), data=_data_label(source, sample), device=pick_device(device).type)
+        reuse_or_make(out/'ablation.json', settings, lambda: speed_run(rl, source, sample, device, cache))
+    return ablation_table(out, recipe, seed, r=r)
+
+def _ablation_row(lever:str, rec:dict) -> dict:
+    res, epochs = rec['result'], len(rec['history'])
+    return {'lever': lever, 'top-1 %': res['top-1 %'], 'training s': res['training s'], 's/epoch': round(res['training s'] / epochs, 1), 'epochs': epochs}
+
+def ablation_table(
+    out:Path,                  # the recipe's folder
+    recipe:str='book-in-3',    # the recipe the levers change
+    seed:int=42,
+    r:SpeedRun=None,           # the recipe itself, when it is not the named one (tests)
+) -> pd.DataFrame|None:
+    "The kept ablation of `recipe`: its own run, then each lever's run of the same recipe, with points and time against the recipe; None if its run is missing"
+    r, out = r or SPEED_RECIPES[recipe], Path(out)
+    own = [e['result'] for e in load_results(out/'speedrun.json') if e['settings']['recipe'] == _json(asdict(replace(r, seed=seed)))]
+    if not own: return None
+    kept = {e['settings']['lever']: e for e in load_results(out/'ablation.json')}
+    rows = [_ablation_row('the recipe', own[0])] + [_ablation_row(k, kept[k]['result']) for k in ABLATION if k in kept
+             and kept[k]['settings']['recipe'] == _json(asdict(replace(ABLATION[k](r), seed=seed)))]
+    df = pd.DataFrame(rows)
+    df.insert(2, 'points vs recipe', (df['top-1 %'] - df['top-1 %'][0]).round(2))
+    df.insert(4, 'time vs recipe', (df['training s'] / df['training s'][0]).round(2))
+    return df
+
+def plot_speedruns(
+    curves:dict,        # label: the epochs of one run (history rows with 'accuracy' and 'seconds')
+    targets=(),         # (label, SpeedTarget) pairs, drawn as the corner each must reach
+):
+    "Top-1 against training minutes, a point per epoch, on a log scale of minutes"
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for label, hist in curves.items():
+        ax.plot(np.cumsum([e['seconds'] for e in hist]) / 60, [100 * e['accuracy'] for e in hist], marker='o', ms=4, label=label)
+    for label, t in targets:
+        ax.plot([t.seconds / 60] * 2, [t.top1, 100], color='grey', ls='--', lw=1)
+        ax.plot([ax.get_xlim()[0], t.seconds / 60], [t.top1] * 2, color='grey', ls='--', lw=1)
+        ax.annotate(label, (t.seconds / 60, t.top1), textcoords='offset points', xytext=(4, -12), fontsize=9, color='grey')
+    ax.set_xscale('log'); ax.set_xlabel('training minutes (log scale)'); ax.set_ylabel('top-1 %'); ax.grid(alpha=.3)
+    ax.legend(fontsize=8, loc='lower right')
+    return fig

@@ -194,7 +194,7 @@ def main():
     def _(): return cli_check(['reproduce', '--models', 'fcn', '--fast'], lambda o: f"{len(list(o.glob('runs/*/record.json')))} record(s), fast path")
 
     @check('resnet-course speedrun --quick')
-    def _(): return cli_check(['speedrun'], lambda o: json.loads((o/'speedrun.json').read_text())['result'])
+    def _(): return cli_check(['speedrun'], lambda o: json.loads((o/'speedrun.json').read_text())[0]['result']['result'])
 
     @check('resnet-course bench --quick')
     def _(): return cli_check(['bench', '--models', 'fcn'], lambda o: (o/'bench.md').read_text().splitlines()[0][:120])

@@ -160,12 +160,22 @@ def test_bench_quick_writes_table_and_chart(run, cli_env, tmp_path):
     r = run(['bench', '--quick', '--models', 'vgg16', '--out', str(tmp_path)], cli_env)
     assert r.returncode != 0 and 'choose from fcn,resnet18,resnet50' in r.stderr
 
-def test_speedrun_quick_writes_its_record(run, cli_env, tmp_path):
-    r = run(['speedrun', '--quick', '--out', str(tmp_path)], cli_env)
+def test_speedrun_quick_keeps_each_seed_and_reuses_it(run, cli_env, tmp_path):
+    "Each seed's run is kept in speedrun.json as it ends; asking again for a kept seed trains nothing and rewrites nothing"
+    r = run(['speedrun', '--quick', '--seeds', '1,2', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    rec = json.loads((tmp_path/'speedrun.json').read_text())
-    assert set(rec['result']) == {'top-1 %', 'training s', 'TTA top-1 %'} and len(rec['history']) == 2
-    assert 0 <= rec['result']['top-1 %'] <= 100 and rec['data'].endswith('sample')
+    entries = json.loads((tmp_path/'speedrun.json').read_text())
+    assert [e['settings']['recipe']['seed'] for e in entries] == [1, 2]
+    for e in entries:
+        rec = e['result']
+        assert set(rec['result']) == {'top-1 %', 'training s', 'TTA top-1 %'} and len(rec['history']) == 2
+        assert 0 <= rec['result']['top-1 %'] <= 100 and rec['data'].endswith('sample') and rec['hardware'] and rec['date']
+    md = (tmp_path/'speedrun.md').read_text()
+    assert md.startswith('measured on:') and '2 seed(s)' in md and 'worst' in md, md
+    kept = (tmp_path/'speedrun.json').read_text()
+    r = run(['speedrun', '--quick', '--seeds', '2', '--out', str(tmp_path)], cli_env)
+    assert r.returncode == 0 and (tmp_path/'speedrun.json').read_text() == kept, r.stdout[-2000:] + r.stderr[-2000:]
+    assert 'Reusing the record' in r.stdout, r.stdout[-2000:]
 
 def test_options_a_command_ignores_are_refused(run, cli_env, tmp_path):
     "An option the command would silently ignore stops it before any work, naming the option and what the command uses"
@@ -198,7 +208,7 @@ def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
     assert heavy == [], f'--help imported {heavy}: import them only when a command runs'
     own = {'data': {'--data'}, 'reproduce': {'--models', '--epochs', '--size', '--bs', '--seed', '--out', '--quick', '--device', '--lr-find', '--data', '--fast', '--lr'},
            'figures': {'--size', '--epochs', '--out', '--quick', '--device'}, 'bench': {'--models', '--epochs', '--out', '--quick', '--device', '--data'},
-           'speedrun': {'--models', '--seed', '--out', '--quick', '--device', '--data'}}[command]
+           'speedrun': {'--recipe', '--seeds', '--ablation', '--models', '--out', '--quick', '--device', '--data'}}[command]
     import re
     listed = set(re.findall(r'^  (--[\w-]+)', out, re.M))
     assert listed == own, f'{command} --help lists {sorted(listed)}, not its own options {sorted(own)}'
@@ -220,3 +230,9 @@ def test_argument_mistakes_are_refused_at_once(argv, phrase, cli_env):
     rc, out, err, heavy, seconds = probe(*argv, env=cli_env)
     assert rc == (0 if argv == ['--help'] else 2) and phrase in out + err, out + err
     assert heavy == [], f'{argv} imported {heavy} before refusing: import them only when a command runs'
+
+def test_the_command_line_knows_every_speed_recipe():
+    "`--recipe` checks names without importing torch, so its list must be the fast module's"
+    from resnet_course.cli import SPEED_RECIPE_NAMES
+    from resnet_course.fast import SPEED_RECIPES
+    assert SPEED_RECIPE_NAMES == tuple(SPEED_RECIPES)
