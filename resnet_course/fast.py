@@ -7,6 +7,7 @@ Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 # %% ../nbs/34_fast.ipynb #dfe753a4
 from __future__ import annotations
 import json, time
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, replace
 from typing import Callable
 import numpy as np
@@ -303,6 +304,12 @@ def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
         schedule[epochs] = fast_data_for(s, dev, aug=r.aug, cache=cache); epochs += n
     return schedule
 
+@contextmanager
+def _quiet(learn:Learner, quiet:bool):
+    "`learn` without its progress bars and epoch table while `quiet`"
+    if not quiet: yield; return
+    with learn.no_bar(), learn.no_logging(): yield
+
 def speed_run(
     r:SpeedRun=SpeedRun(),          # the recipe
     source=URLs.IMAGENETTE_160,     # the dataset
@@ -310,6 +317,7 @@ def speed_run(
     device=None,                    # default: `pick_device()`
     cache=None,                     # folder for image caches
     cbs=None,                       # extra training callbacks
+    progress:bool=True,             # show fastprogress's bars and each epoch's metrics as it ends
 ) -> dict:
     "Train as recipe `r` says on the fast path; the record: top-1 accuracy (and with TTA if `r.tta`), training seconds, each epoch, where and when"
     if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
@@ -323,11 +331,11 @@ def speed_run(
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
     hist, lr = EpochHistory(), scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
     _sync(dev); t = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(r.epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
+    with _quiet(learn, not progress): learn.fit_one_cycle(r.epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
     _sync(dev); secs = time.perf_counter() - t
     res = {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'training s': round(secs, 1)}
     if r.tta:
-        with learn.no_bar(): preds, targs = learn.tta()
+        with _quiet(learn, not progress): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
     return dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **{'data s': round(data_s, 1)}, **provenance(dev),
                 data=_data_label(source, sample), validation=f"{len(dls.valid_ds):,} images at {r.phases[-1][1]} px")
@@ -390,7 +398,9 @@ def speed_runs(
     for seed in seeds:
         rs = replace(r, seed=seed)
         settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=pick_device(device).type)
-        run = lambda: speed_run(rs, source, sample, device, cache)
+        def run(rs=rs):
+            print(f"{recipe}, seed {rs.seed}: {rs}")
+            return speed_run(rs, source, sample, device, cache)
         runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run) if out is not None else run())
     return runs
 
@@ -456,7 +466,10 @@ def ablation(
         if ABLATION[lever](r) == r: continue     # e.g. 'ResNet10' when the recipe trains ResNet10 already
         rl = replace(ABLATION[lever](r), seed=seed)
         settings = dict(name=recipe, lever=lever, recipe=asdict(rl), data=_data_label(source, sample), device=pick_device(device).type)
-        reuse_or_make(out/'ablation.json', settings, lambda: speed_run(rl, source, sample, device, cache))
+        def run(rl=rl, lever=lever):
+            print(f"ablation of {recipe}, {lever}: {rl}")
+            return speed_run(rl, source, sample, device, cache)
+        reuse_or_make(out/'ablation.json', settings, run)
     return ablation_table(out, recipe, seed, r=r)
 
 def _ablation_row(lever:str, rec:dict) -> dict:
