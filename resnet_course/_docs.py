@@ -11,23 +11,26 @@ __all__ = ['ShowDocsInOrder']
 import re
 from nbdev.process import Processor
 
-def _defined_at(nb, name:str):
-    "(cell, offset) where the notebook `nb` defines `name` (`f`, `Class`, or `Class.method` patched onto the class), or None"
+def _defined_at(sources:list, name:str):
+    "(cell, offset) where the code cells `sources` define `name` (`f`, `Class`, or `Class.method` patched onto the class), or None"
     cls, _, meth = name.rpartition('.')
     pat = re.compile(rf'^(?:async\s+)?def\s+{re.escape(meth)}\s*\(\s*self\s*:\s*\(?{re.escape(cls)}\b' if cls
                      else rf'^(?:(?:async\s+)?def|class)\s+{re.escape(name)}\b', re.M)
-    for i, c in enumerate(nb.cells):
-        if c.cell_type == 'code' and not getattr(c, 'has_sd', False) and (m := pat.search(c.source or '')): return (i, m.start())
-    return None
+    return next(((i, m.start()) for i, src in enumerate(sources) if (m := pat.search(src))), None)
 
 class ShowDocsInOrder(Processor):
     "Sort each run of the reference sections that nbdev added by where the notebook defines each name (nbdev adds a cell's in reverse)"
+    def __init__(self, nb):
+        super().__init__(nb)
+        # made before any processor runs: by the time this one does, nbdev has removed the exported cells from the page
+        self.sources = [c.source for c in nb.cells if c.cell_type == 'code']
     def begin(self):
         cells, i = self.nb.cells, 0
         while i < len(cells):
             j = i
             while j < len(cells) and getattr(cells[j], 'has_sd', False): j += 1
             if j - i > 1:
-                at = [_defined_at(self.nb, re.fullmatch(r'show_doc\((.+)\)', c.source.strip()).group(1)) for c in cells[i:j]]
+                names = [re.search(r'show_doc\(([\w.]+)\)', c.source or '') for c in cells[i:j]]   # nbdev adds directives above the call
+                at = [_defined_at(self.sources, m.group(1)) if m else None for m in names]
                 if None not in at: cells[i:j] = [c for _, c in sorted(zip(at, cells[i:j]), key=lambda p: p[0])]
             i = max(j, i + 1)

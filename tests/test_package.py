@@ -123,10 +123,12 @@ MODULE_PAGES = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9]*.ipynb') if (ROOT
 def reference_order(nb_path:Path, configured:bool=True) -> list:
     "The names whose reference sections the documentation build adds to the page of the notebook at `nb_path`, in page order"
     from nbdev.process import NBProcessor
-    from nbdev.processors import add_show_docs, FilterDefaults
-    extra = FilterDefaults().xtra_procs() if configured else []
-    proc = NBProcessor(nb_path, [add_show_docs, *extra]); proc.process()
-    return [c.source[len('show_doc('):-1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
+    from nbdev.processors import FilterDefaults
+    procs = [p for p in FilterDefaults().procs() if p.__name__ != 'exec_show_docs']   # all of nbdev-docs' processing but running the docs
+    assert any(p.__name__ == 'ShowDocsInOrder' for p in procs), 'pyproject.toml names no doc_procs: the reference sections come out reversed'
+    if not configured: procs = [p for p in procs if p.__name__ != 'ShowDocsInOrder']
+    proc = NBProcessor(nb_path, procs, rm_directives='quarto'); proc.process()
+    return [re.search(r'show_doc\(([\w.]+)\)', c.source)[1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
 
 def code_order(module:Path, names:list) -> list:
     "`names` (functions, classes and `Class.method`s patched onto a class) sorted by where the source of `module` defines them"
