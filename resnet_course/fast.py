@@ -71,7 +71,7 @@ def pipeline_times(
     return df.round(1)
 
 # %% ../nbs/34_fast.ipynb #e42f35bf
-from .files import reuse_or_make
+from .files import load_results, reuse_or_make
 
 def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
     "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
