@@ -6,11 +6,11 @@ Docs: https://resnet-course.github.io/resnet_course/exercises.html.md"""
 
 # %% ../nbs/21_exercises.ipynb #49960407
 from __future__ import annotations
-import json, math, time
+import math, time
 from datetime import date
 from fastai.vision.all import *
 from .machine import hardware, versions, precision
-from .files import atomic_write
+from .files import reuse_or_make
 from .settings import sample_mode
 from .data import *
 from .learner import *
@@ -142,24 +142,21 @@ def label_smoothing_runs(
     device=None,          # default: `pick_device()`
     sample:bool=None,     # train on the sample (default: `sample_mode()`)
     losses=tuple(LOSSES), # which of `LOSSES` to train with
-    out=None,             # folder keeping each finished run in `label_smoothing.json`; runs found there are not trained again
+    out=None,             # folder keeping each finished run in `label_smoothing.json` (`reuse_or_make`); runs found there are not trained again
 ) -> pd.DataFrame:
     "Train ResNet18 with and without label smoothing for each number of `epochs`; table beside the leaderboard"
     sample = sample_mode() if sample is None else sample
-    rec_path = Path(out)/'label_smoothing.json' if out is not None else None
-    kept = json.loads(rec_path.read_text()) if rec_path is not None and rec_path.exists() else []
     dls, rows = None, []
     for ep in epochs:
         for loss in losses:
             key = dict(epochs=ep, loss=loss, size=size, bs=bs, sample=sample)
-            row = next((r for r in kept if all(r.get(k) == v for k, v in key.items())), None)
-            if row is None:
+            def train():
+                nonlocal dls
                 dls = dls or get_data(URLs.IMAGENETTE_160, presize=160, size=size, bs=bs, sample=sample, device=device)
                 set_seed(42)
                 learn = get_learner(dls, resnet18(dls.c), device=device, loss_func=LOSSES[loss]() if LOSSES[loss] else None)
                 t = time.time(); learn.fit_one_cycle(ep, 3e-3)
-                row = {**key, 'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'leaderboard top-1 %': LEADERBOARD_128PX.get(ep),
-                       'minutes': round((time.time() - t) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
-                if rec_path is not None: kept.append(row); atomic_write(rec_path, json.dumps(kept, indent=1))
-            rows.append(row)
+                return {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'leaderboard top-1 %': LEADERBOARD_128PX.get(ep),
+                        'minutes': round((time.time() - t) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
+            rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train) if out is not None else train())})
     return pd.DataFrame(rows)[['epochs', 'loss', 'top-1 %', 'leaderboard top-1 %', 'minutes', 'hardware']]

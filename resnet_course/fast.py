@@ -77,6 +77,8 @@ def pipeline_times(
     return df.round(1)
 
 # %% ../nbs/34_fast.ipynb #e42f35bf
+from .files import load_results, reuse_or_make
+
 def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
     "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
     set_seed(s.seed)
@@ -96,26 +98,23 @@ def compare_augs(
     out=None,              # folder to keep the record in (and to reuse it from)
     cache=None,            # folder for image caches
 ) -> pd.DataFrame:
-    "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch"
+    "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch (`attrs`: where it was measured)"
     s, dev = s.as_run(), pick_device(device)
-    what = dict(settings=asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
-    rec_path = Path(out)/'augs.json' if out is not None else None
-    if rec_path is not None and rec_path.exists():
-        rec = json.loads(rec_path.read_text())
-        old = {k: rec.get(k) for k in what}
-        old['settings'] = {**asdict(RunSettings()), **(old['settings'] or {})}   # settings added to `RunSettings` later take their defaults
-        if old == what:
-            print(f"Reusing the record {rec_path}, made {rec['date']} on {rec['hardware']}.")
-            return pd.DataFrame(rec['rows'])
-    ref_valid = fast_data_for(s, dev, aug='fastai', cache=cache).valid
-    rows, histories = [], {}
-    for aug in augs:
-        r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
-        rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
-    rec = dict(what, rows=rows, history=histories, **provenance(dev),
-               data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
-    if rec_path is not None: atomic_write(rec_path, json.dumps(rec, indent=1))
-    return pd.DataFrame(rows)
+    what = dict(asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
+    def train():
+        ref_valid = fast_data_for(s, dev, aug='fastai', cache=cache).valid
+        rows, histories = [], {}
+        for aug in augs:
+            r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
+            rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
+        return dict(rows=rows, history=histories, **provenance(dev),
+                    data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
+    # one entry per settings in `augs.json`; settings added to `RunSettings` since a record was made take their defaults
+    rec = reuse_or_make(Path(out)/'augs.json', what, train, defaults=asdict(RunSettings())) if out is not None else train()
+    df = pd.DataFrame(rec['rows'])
+    df.attrs.update({k: rec[k] for k in ('hardware', 'versions', 'date', 'data')})   # where and when it was measured, on what
+    return df
+
 
 # %% ../nbs/34_fast.ipynb #cdf5cf07
 BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')   # the chapter models (keys of `CHAPTER_MODELS`) that `bench` and the speed run offer

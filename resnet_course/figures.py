@@ -11,7 +11,7 @@ from datetime import date
 from fastai.vision.all import *
 from fastai.callback.hook import ActivationStats
 from .machine import *
-from .files import atomic_write, atomic_savefig, atomic_torch_save
+from .files import atomic_write, atomic_savefig, atomic_torch_save, load_results, reuse_or_make
 from .settings import RunSettings
 from .data import *
 from .learner import *
@@ -20,8 +20,8 @@ from .resblock import *
 # %% auto #0
 __all__ = ['NET_KINDS', 'PlainBlock', 'depth_net', 'weight_layers', 'TrainError', 'degradation_curves', 'plot_degradation',
            'filter_normalized_direction', 'mixed_batch', 'loss_surface', 'plot_loss_surfaces', 'gradient_norms',
-           'plot_gradient_norms', 'activation_stats', 'near_zero_share', 'plot_activations', 'figures_experiment',
-           'landscape_table', 'landscape_grids']
+           'plot_gradient_norms', 'activation_stats', 'near_zero_share', 'plot_activations', 'figure_record',
+           'figures_experiment', 'landscape_table', 'landscape_grids']
 
 # %% ../nbs/31_figures.ipynb #a4f2ab1a
 class PlainBlock(Module):
@@ -209,16 +209,18 @@ def plot_activations(cbs:dict, title:str=''):
     return fig
 
 # %% ../nbs/31_figures.ipynb #ac885475
-def _done(path:Path, meta:dict) -> bool:
-    "Whether `path` exists with the metadata `meta` beside it; a mismatch is refused, never overwritten"
-    j = path.with_suffix('.json')
-    if not (path.exists() and j.exists()): return False
-    old = {k: v for k, v in json.loads(j.read_text()).items() if k in meta}
-    if old != meta: raise ValueError(f"{path} was made with other settings ({old}); give another --out for {meta}.")
-    return True
+def _made_once(out:Path, name:str, meta:dict, make:Callable, device=None) -> dict:
+    "Run `make()`, which writes `out/name.csv` and `.png`, unless they are there for the settings `meta`; their record is `name.json`"
+    def run():
+        started = time.time(); make()
+        return {**provenance(device), 'minutes': round((time.time() - started) / 60, 1)}
+    # one figure per name in a folder: a figure made with other settings is refused, never overwritten
+    return reuse_or_make(out/f'{name}.json', meta, run, keep_others=False, needs=[out/f'{name}.csv', out/f'{name}.png'])
 
-def _save_meta(path:Path, meta:dict, started:float, device=None):
-    atomic_write(path.with_suffix('.json'), json.dumps({**meta, **provenance(device), 'minutes': round((time.time() - started) / 60, 1)}, indent=1))
+def figure_record(folder:Path, name:str) -> dict|None:
+    "How the figure `name` in `folder` was made (its settings, hardware, date and minutes), or None if it is not made yet"
+    entries = load_results(Path(folder)/f'{name}.json')
+    return {**entries[0]['settings'], **entries[0]['result']} if entries else None
 
 def figures_experiment(
     out:Path,               # folder for the results
@@ -236,14 +238,12 @@ def figures_experiment(
     dls = get_data(URLs.IMAGENETTE_160, presize=round(size * 1.25), size=size, bs=128, sample=sample, device=device)
     meta = dict(data=f"{dataset_name(URLs.IMAGENETTE_160)}{' sample' if sample else ''}, {len(dls.train_ds):,} training images",
                 size=size, epochs=epochs, depths=list(depths), kinds=list(kinds), bs=dls.bs, lr=3e-3, widths='16-32-64')
-    started = time.time()
-    if not _done(out/'degradation.csv', meta):
+    def degradation():
         curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out, device=device)
         atomic_write(out/'degradation.csv', curves.to_csv(index=False))
         atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'degradation.csv', meta, started, device)
-    started, lmeta = time.time(), {**meta, 'steps': steps, 'batch': f'{dls.bs} validation images drawn at random, seed 42'}
-    if not _done(out/'landscape.csv', lmeta):
+    _made_once(out, 'degradation', meta, degradation, device)
+    def landscape():
         xb, yb = mixed_batch(dls.valid)
         surfaces = {}
         for kind in ('plain', 'residual'):
@@ -252,9 +252,8 @@ def figures_experiment(
             surfaces[f'{kind}, {max(depths)} layers'] = loss_surface(model.to(xb.device), [(xb, yb)], steps=steps)
         atomic_write(out/'landscape.csv', landscape_table(surfaces).to_csv(index=False))
         atomic_savefig(plot_loss_surfaces(surfaces, f'Imagenette at {size} px: loss around the trained weights'), out/'landscape.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'landscape.csv', lmeta, started, device)
-    started, gmeta = time.time(), {**meta, 'batch': 'one training batch'}
-    if not _done(out/'gradients.csv', gmeta):
+    _made_once(out, 'landscape', {**meta, 'steps': steps, 'batch': f'{dls.bs} validation images drawn at random, seed 42'}, landscape, device)
+    def gradients():
         xb, yb = [t.as_subclass(Tensor).cpu() for t in dls.train.one_batch()]
         norms = {}
         for depth in depths:
@@ -262,13 +261,12 @@ def figures_experiment(
                 set_seed(42); norms[f'{kind}, {depth} layers'] = gradient_norms(depth_net(depth, n_out=dls.c, **NET_KINDS[kind]), xb, yb)
         atomic_write(out/'gradients.csv', pd.DataFrame({k: pd.Series(v) for k, v in norms.items()}).to_csv(index_label='layer'))
         atomic_savefig(plot_gradient_norms(norms, f'Fresh nets, one batch of {len(xb)} images at {size} px'), out/'gradients.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'gradients.csv', gmeta, started, 'cpu')   # fresh nets on one batch: the CPU is enough
-    started, ameta = time.time(), {**meta, 'activation epochs': 1, 'activation depth': max(depths)}
-    if not _done(out/'activations.csv', ameta):
+    _made_once(out, 'gradients', {**meta, 'batch': 'one training batch'}, gradients, 'cpu')   # fresh nets on one batch: the CPU is enough
+    def activations():
         cbs = {kind: activation_stats(dls, kind, max(depths), epochs=1, device=device) for kind in ('plain', 'residual')}
         atomic_write(out/'activations.csv', pd.DataFrame({k: near_zero_share(cb) for k, cb in cbs.items()}).to_csv(index_label='block'))
         atomic_savefig(plot_activations(cbs, f'{max(depths)}-layer nets, one epoch at {size} px'), out/'activations.png', dpi=100, bbox_inches='tight')
-        _save_meta(out/'activations.csv', ameta, started, device)
+    _made_once(out, 'activations', {**meta, 'activation epochs': 1, 'activation depth': max(depths)}, activations, device)
     plt.close('all')
     return out
 

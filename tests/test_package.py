@@ -1,5 +1,5 @@
 "The package is what the notebooks export, its modules import in the direction the data flows, and it works outside the notebooks."
-import ast, json, shutil, subprocess, sys, textwrap
+import ast, json, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -115,33 +115,53 @@ def test_readme_is_generated_from_index():
     first = (ROOT/'README.md').read_text().split('```sh')[1].split('```')[0]
     assert 'make reproduce' in first and 'make test' in first
 
-# Pages whose reference sections are checked for order; nbdev's add_show_docs inserts the sections of an export cell
-# that defines several names in reverse order, so each of these notebooks defines one documented name per export cell.
-ORDERED_PAGES = ('54_learner', '10_pooling', '11_resblock', '12_stem', '13_resnet', '14_bottleneck', '15_reference', '30_beyond')
+# Every page that has a module documents its functions and classes in the order the code defines them. nbdev's
+# add_show_docs inserts the sections of an export cell that defines several names in reverse; the documentation processor
+# named in pyproject.toml (doc_procs, `ShowDocsInOrder` in nbs/maintainers.ipynb) puts them back in order.
+MODULE_PAGES = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9]*.ipynb') if (ROOT/'resnet_course'/f"{p.stem.split('_', 1)[1]}.py").exists())
 
-def reference_order(nb_path:Path) -> list:
-    "The names whose reference sections nbdev adds to the page of the notebook at `nb_path`, in page order"
+def reference_order(nb_path:Path, configured:bool=True) -> list:
+    "The names whose reference sections the documentation build adds to the page of the notebook at `nb_path`, in page order"
     from nbdev.process import NBProcessor
-    from nbdev.processors import add_show_docs
-    proc = NBProcessor(nb_path, [add_show_docs]); proc.process()
-    return [c.source[len('show_doc('):-1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
+    from nbdev.processors import FilterDefaults
+    procs = [p for p in FilterDefaults().procs() if p.__name__ != 'exec_show_docs']   # all of nbdev-docs' processing but running the docs
+    assert any(p.__name__ == 'ShowDocsInOrder' for p in procs), 'pyproject.toml names no doc_procs: the reference sections come out reversed'
+    if not configured: procs = [p for p in procs if p.__name__ != 'ShowDocsInOrder']
+    proc = NBProcessor(nb_path, procs, rm_directives='quarto'); proc.process()
+    return [re.search(r'show_doc\(([\w.]+)\)', c.source)[1] for c in proc.nb.cells if getattr(c, 'has_sd', False)]
 
-@pytest.mark.parametrize('page', ORDERED_PAGES)
+def code_order(module:Path, names:list) -> list:
+    "`names` (functions, classes and `Class.method`s patched onto a class) sorted by where the source of `module` defines them"
+    src = module.read_text()
+    def at(n):
+        cls, _, meth = n.rpartition('.')
+        m = re.search(rf'^def {meth}\(self:\s*{cls}\b' if cls else rf'^(?:def|class) {n}\b', src, re.M)
+        assert m, f'{n} is not defined in {module.name}'
+        return m.start()
+    return sorted(names, key=at)
+
+def test_every_module_page_is_checked():
+    assert len(MODULE_PAGES) >= 24 and {'50_machine', '60_records', '13_resnet'} <= set(MODULE_PAGES), MODULE_PAGES
+
+@pytest.mark.parametrize('page', MODULE_PAGES)
 def test_reference_sections_follow_the_code(page):
-    "A chapter page documents its functions and classes in the order it defines them"
+    "A page documents its functions and classes in the order its module defines them"
     import importlib
-    nb = ROOT/'nbs'/f'{page}.ipynb'
-    mod = importlib.import_module(f"resnet_course.{page.split('_', 1)[1]}")
-    defined = [n for n in mod.__all__ if callable(getattr(mod, n))]
-    assert reference_order(nb) == defined, f'{nb.name}: reference sections {reference_order(nb)}, code order {defined}: define one name per export cell'
+    nb, mod = ROOT/'nbs'/f'{page}.ipynb', page.split('_', 1)[1]
+    m = importlib.import_module(f'resnet_course.{mod}')
+    shown = reference_order(nb)
+    defined = [n for n in m.__all__ if callable(getattr(m, n))]
+    assert [n for n in shown if '.' not in n] == defined, f'{nb.name}: reference sections {shown}, code order {defined}'
+    assert shown == code_order(ROOT/'resnet_course'/f'{mod}.py', shown), f'{nb.name}: reference sections {shown} are not in the order of the code'
 
 def test_reference_order_check_can_fail(tmp_path):
-    "An export cell with two definitions is caught: nbdev shows them in reverse"
+    "An export cell with two definitions: nbdev alone shows them in reverse, which the test above would catch; the build shows them in order"
     nb = json.loads((ROOT/'nbs'/'13_resnet.ipynb').read_text())
     nb['cells'].append({'cell_type': 'code', 'execution_count': None, 'id': 'twodefs', 'metadata': {}, 'outputs': [],
                         'source': ['#| export\n', 'def first(): pass\n', 'def second(): pass']})
     (tmp_path/'13_resnet.ipynb').write_text(json.dumps(nb))
-    assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['second', 'first']
+    assert reference_order(tmp_path/'13_resnet.ipynb', configured=False)[-2:] == ['second', 'first']
+    assert reference_order(tmp_path/'13_resnet.ipynb')[-2:] == ['first', 'second']
 
 @pytest.mark.parametrize('module', ['figures', 'learner', 'reproduce', 'speed'])
 def test_callback_docs_list_only_their_own_parameters(module):
