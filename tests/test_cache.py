@@ -173,6 +173,7 @@ def test_a_killed_builder_whose_workers_live_on_does_not_block_the_next(tmp_path
         os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
         workers = [int(p.name) for p in pids.iterdir()]
         assert len(workers) == 2 and all(map(_alive, workers)), 'the killed builder took its workers with it: this test tests nothing'
+        assert not [w for w in workers if str(cache) in Path(f'/proc/{w}/maps').read_text()], 'the orphans map the unfinished array: its space stays taken'
         monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 5)
         with _deadline(120): c = image_cache(files, IMAGENETTE, 'train', 48, cache=cache, pool='serial')
         assert all(map(_alive, workers))                       # still there, and still no obstacle
