@@ -1,15 +1,18 @@
 """The image cache (nbs/57_cache.ipynb) under misuse: every damaged or stale cache is named and rebuilt, a build killed at
-random moments never leaves a cache that passes for complete, a cache larger than the memory is read a batch at a time,
-and builds run in parallel where they can (worker processes in an ordinary process, threads in a daemon one)."""
+random moments never leaves a cache that passes for complete, a killed build never blocks the next, a full disk is refused
+before anything is written, a cache larger than the memory is read a batch at a time, and builds run in parallel where they
+can (worker processes in an ordinary process, threads in a daemon one)."""
 import multiprocessing as mp
-import os, random, re, signal, time
+import errno, os, random, re, shutil, signal, time
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pytest
 import resnet_course  # noqa: F401  (first: it quiets a torch warning that importing fastai triggers)
 import resnet_course.cache as cache_module
 from resnet_course.data import image_files
-from resnet_course.cache import ImageCache, cache_dir, cache_key, cache_problem, decoder_pool, image_cache, pool_kind
+from resnet_course.cache import ImageCache, CacheSpaceError, SPACE_MARGIN, cache_dir, cache_key, cache_problem, decoder_pool, image_cache, pool_kind
+from resnet_course.files import FolderBusyError, folder_lock
 from resnet_course.loaders import CachedDL, cached_datasets, fast_batch_tfms
 from conftest import IMAGENETTE
 
@@ -21,6 +24,18 @@ def _key(root): return cache_key(image_files(root, ['train']), root, 'train', 32
 
 def _folder(root, cache): return cache_dir(root, cache)/f'train-32px-{_key(root)}'
 
+def _zero(f:Path, rows=slice(None), keep_time=False):
+    "Overwrite rows `rows` of the array in `f` with zeros, in place (same size), restoring its modification time if `keep_time`"
+    st, images = os.stat(f), np.load(f, mmap_mode='r')
+    start, stop, _ = rows.indices(len(images))
+    with open(f, 'r+b') as fh: fh.seek(images.offset + start * images[0].nbytes); fh.write(bytes((stop - start) * images[0].nbytes))
+    if keep_time: os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+def _header_edit(f:Path, old:bytes, new:bytes):
+    "Replace `old` by `new` (as long) in the header of the .npy file `f`"
+    b = f.read_bytes(); assert len(old) == len(new) and old in b[:128]
+    f.write_bytes(b[:128].replace(old, new) + b[128:])
+
 DAMAGE = {   # what happens to a finished cache (or to its dataset), and what `cache_problem` must then say
     'untouched': (lambda root, f: None, None),
     'killed after the array, before the manifest': (lambda root, f: (f/'manifest.json').unlink(), 'was never finished'),
@@ -30,6 +45,12 @@ DAMAGE = {   # what happens to a finished cache (or to its dataset), and what `c
                                 'was built for other files, sizes or code'),
     'array missing': (lambda root, f: (f/'images.npy').unlink(), 'has an images file of the wrong size'),
     'a temporary array left, no manifest': (lambda root, f: ((f/'manifest.json').unlink(), (f/'images.npy').rename(f/'.images.npy.x.tmp')), 'was never finished'),
+    'pixels zeroed in the middle': (lambda root, f: _zero(f/'images.npy', slice(8, 12)), 'has 4 damaged images (pixels that differ from those it was built with)'),
+    'pixels zeroed, time kept': (lambda root, f: _zero(f/'images.npy', slice(20, 21), keep_time=True), 'has 1 damaged images (pixels that differ from those it was built with)'),
+    'every pixel zeroed': (lambda root, f: _zero(f/'images.npy'), 'has 24 damaged images (pixels that differ from those it was built with)'),
+    'header: tokenize.TokenError': (lambda root, f: _header_edit(f/'images.npy', b"(24, 3, 32, 32), }", b"((24, 3, 32, 32 } "), 'has a damaged images header'),
+    'header: ValueError': (lambda root, f: _header_edit(f/'images.npy', b"'descr'", b"'descr "), 'has a damaged images header'),
+    'header: another shape, same size': (lambda root, f: _header_edit(f/'images.npy', b'(24, 3, 32, 32)', b'(12, 6, 32, 32)'), 'has a damaged images header'),
 }
 
 @pytest.mark.parametrize('case', list(DAMAGE))
@@ -39,17 +60,30 @@ def test_a_damaged_cache_is_named_then_rebuilt(case, small_dataset, tmp_path, ca
     folder = _folder(small_dataset, tmp_path)
     change(small_dataset, folder)
     assert cache_problem(folder, _key(small_dataset)) == problem
+    finished = (folder/'manifest.json').exists() and (folder/'images.npy').exists()
     cache_module._open.clear()                                   # as a new process would find it
     assert np.array_equal(_build(small_dataset, tmp_path), good)
-    assert (problem is None) == ('rebuilding' not in capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert (out == '') == (problem is None), out
+    if problem: assert len(out.splitlines()) == 1 and problem in out and 'rebuil' in out, out     # one line, naming the problem
     assert cache_problem(folder, _key(small_dataset)) is None and not list(folder.glob('.images.*'))
+    assert len(list(folder.glob('images.npy.*'))) == (problem is not None and finished)          # a finished cache is moved aside, not deleted
 
-@pytest.mark.parametrize('change', ['rewritten', 'removed', 'added'])
+def _same_size_and_time(f:Path):
+    "Change the first value of the first quantisation table of the JPEG `f`: other pixels, the same size, its modification time put back"
+    b, st = bytearray(f.read_bytes()), os.stat(f)
+    i = b.index(b'\xff\xdb') + 5                       # DQT marker, its length (2 bytes), the table's precision and number (1 byte)
+    b[i] = b[i] % 100 + 20
+    f.write_bytes(b); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(f).st_size == st.st_size and os.stat(f).st_mtime_ns == st.st_mtime_ns
+
+@pytest.mark.parametrize('change', ['rewritten', 'same size and time', 'removed', 'added'])
 def test_a_changed_dataset_gets_a_new_cache(change, small_dataset, tmp_path):
-    "An image rewritten, removed or added changes the key: the old cache is never looked at, and the new one holds the new files"
+    "An image rewritten (even keeping its size and time), removed or added changes the key: the old cache is never looked at, and the new one holds the new files"
     old_key, first = _key(small_dataset), image_files(small_dataset, ['train'])[0]
-    _build(small_dataset, tmp_path)
+    old = _build(small_dataset, tmp_path)
     if change == 'rewritten': os.utime(first, ns=(0, 0))
+    if change == 'same size and time': _same_size_and_time(first)
     if change == 'removed': first.unlink()
     if change == 'added': (first.parent/'copy.JPEG').write_bytes(first.read_bytes())
     assert _key(small_dataset) != old_key
@@ -57,6 +91,7 @@ def test_a_changed_dataset_gets_a_new_cache(change, small_dataset, tmp_path):
     assert cache_problem(old_folder, _key(small_dataset)) == 'was built for other files, sizes or code'
     new = _build(small_dataset, tmp_path)
     assert len(new) == len(image_files(small_dataset, ['train']))
+    if change == 'same size and time': assert not np.array_equal(new[0], old[0]) and np.array_equal(new[0], cache_module.presized(first, 32))
 
 def test_the_wrong_shape_is_refused(small_dataset, tmp_path):
     files = image_files(small_dataset, ['train'])
@@ -95,6 +130,119 @@ def test_a_build_killed_at_random_moments_is_rebuilt_the_same(tmp_path):
         folder = cache_dir(IMAGENETTE, cache)/f"train-48px-{cache_key(files, IMAGENETTE, 'train', 48)}"
         assert cache_problem(folder, cache_key(files, IMAGENETTE, 'train', 48)) is not None, f'killed after {wait:.2f} s, the cache looks complete'
         assert np.array_equal(np.asarray(image_cache(files, IMAGENETTE, 'train', 48, cache=cache).images), reference)
+
+# ---------------------------------------------------------------------------------------------------- locks: killed and live holders
+@contextmanager
+def _deadline(seconds:int):
+    "Raise TimeoutError in the block after `seconds`, so that a wait that never ends fails the test instead of hanging it"
+    def stop(*_): raise TimeoutError(f'still waiting after {seconds} s')
+    old = signal.signal(signal.SIGALRM, stop); signal.alarm(seconds)
+    try: yield
+    finally: signal.alarm(0); signal.signal(signal.SIGALRM, old)
+
+_presized = cache_module.presized
+
+def _slow_presized(fn, presize):
+    "`presized`, slowed down, leaving the pid of the worker that runs it in the folder $CACHE_TEST_PIDS"
+    Path(os.environ['CACHE_TEST_PIDS'], str(os.getpid())).touch()
+    time.sleep(0.05)
+    return _presized(fn, presize)
+
+def _alive(pid:int) -> bool:
+    "Whether process `pid` exists and is not a zombie"
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError: return False
+
+def test_a_killed_builder_whose_workers_live_on_does_not_block_the_next(tmp_path, monkeypatch, capsys):
+    """A build with two decoder processes is SIGKILLed while they work: they live on, orphaned. The next build must not wait
+    for them (the lock is a POSIX record lock, which the forked workers do not inherit) and builds the right images"""
+    files = image_files(IMAGENETTE, ['train'])[:64]
+    cache, pids = tmp_path/'cache', tmp_path/'pids'
+    pids.mkdir()
+    pid = os.fork()
+    if pid == 0:                                              # the builder, which never returns here
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1); os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            os.environ['CACHE_TEST_PIDS'] = str(pids); cache_module.presized = _slow_presized
+            image_cache(files, IMAGENETTE, 'train', 48, cache=cache, pool='process', workers=2)
+        finally: os._exit(0)
+    workers = []
+    try:
+        with _deadline(120):
+            while len(list(pids.iterdir())) < 2 or not list(cache.rglob('.images.*')): time.sleep(0.01)   # both workers decoding, the array begun
+        os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+        workers = [int(p.name) for p in pids.iterdir()]
+        assert len(workers) == 2 and all(map(_alive, workers)), 'the killed builder took its workers with it: this test tests nothing'
+        assert not [w for w in workers if str(cache) in Path(f'/proc/{w}/maps').read_text()], 'the orphans map the unfinished array: its space stays taken'
+        monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 5)
+        with _deadline(120): c = image_cache(files, IMAGENETTE, 'train', 48, cache=cache, pool='serial')
+        assert all(map(_alive, workers))                       # still there, and still no obstacle
+    finally:
+        for w in workers: os.kill(w, signal.SIGKILL)          # our own grandchildren, by pid
+    out = capsys.readouterr().out
+    assert 'Waiting' not in out and 'was never finished: rebuilding it' in out, out
+    assert np.array_equal(np.asarray(c.images), np.stack([_presized(f, 48) for f in files]))
+
+def _hold_lock(folder:Path, seconds:float, grow:bool=False) -> int:
+    "Fork a child that holds the lock of `folder` for `seconds` (writing a growing file there if `grow`), once it has it; return its pid"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with folder_lock(folder, 'test'):
+                os.write(w, b'x'); t0 = time.monotonic()
+                while time.monotonic() - t0 < seconds:
+                    if grow:
+                        with open(folder/'.images.npy.progress.tmp', 'ab') as f: f.write(b'x' * 4096)
+                    time.sleep(0.2)
+        finally: os._exit(0)
+    os.read(r, 1); os.close(r); os.close(w)
+    return pid
+
+def test_a_live_holder_without_progress_is_named_after_a_bounded_wait(small_dataset, tmp_path, monkeypatch, capsys):
+    "A process that holds the cache's lock and does nothing: the build waits `CACHE_PATIENCE` seconds, then gives up in one line naming its pid and the fixes"
+    folder = _folder(small_dataset, tmp_path)
+    pid = _hold_lock(folder, 60)
+    monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 2)
+    t0 = time.monotonic()
+    try:
+        with _deadline(60), pytest.raises(FolderBusyError) as e: _build(small_dataset, tmp_path)
+    finally: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+    msg = str(e.value)
+    assert f'process {pid}' in msg and f'kill {pid}' in msg and 'RESNET_COURSE_CACHE' in msg and str(folder) in msg and '\n' not in msg, msg
+    assert 2 <= time.monotonic() - t0 < 30
+    assert f'Waiting for process {pid}' in capsys.readouterr().out
+    assert not (folder/'images.npy').exists() and not (folder/'manifest.json').exists()
+
+def test_a_holder_that_makes_progress_is_waited_for(small_dataset, tmp_path, monkeypatch):
+    "A lock holder whose files keep changing is waited for past `CACHE_PATIENCE`, and the build follows it"
+    folder = _folder(small_dataset, tmp_path)
+    pid = _hold_lock(folder, 4, grow=True)
+    monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 1)
+    t0 = time.monotonic()
+    try:
+        with _deadline(60): good = _build(small_dataset, tmp_path)
+    finally: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+    assert time.monotonic() - t0 > 3.5 and len(good) == 24
+
+# ---------------------------------------------------------------------------------------------------- a full disk
+def test_a_full_disk_is_refused_before_anything_is_written(small_dataset, tmp_path, monkeypatch):
+    "Too little free space: one line naming the folder, the bytes needed and free, and RESNET_COURSE_CACHE; the folder holds only its lock"
+    free = 10**6
+    monkeypatch.setattr(shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10**12, 10**12 - free, free))
+    with pytest.raises(CacheSpaceError) as e: _build(small_dataset, tmp_path)
+    folder, msg = _folder(small_dataset, tmp_path), str(e.value)
+    assert str(folder) in msg and f'{24 * 3 * 32 * 32 + SPACE_MARGIN:,} bytes' in msg and f'{free:,} bytes' in msg and 'RESNET_COURSE_CACHE' in msg and '\n' not in msg, msg
+    assert [p.name for p in folder.iterdir()] == ['.lock']
+    monkeypatch.undo()
+    assert len(_build(small_dataset, tmp_path)) == 24
+
+def test_a_disk_that_fills_during_the_build_is_refused_not_sigbus(small_dataset, tmp_path, monkeypatch):
+    "Space gone between the check and the writing: the array's blocks are reserved before any is written, so the build stops with the same message and leaves nothing"
+    def no_space(fd, offset, length): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, 'posix_fallocate', no_space)
+    with pytest.raises(CacheSpaceError, match='RESNET_COURSE_CACHE'): _build(small_dataset, tmp_path)
+    assert [p.name for p in _folder(small_dataset, tmp_path).iterdir()] == ['.lock']
 
 # ---------------------------------------------------------------------------------------------------- larger than memory
 def _anon_mib() -> float:
