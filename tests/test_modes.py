@@ -100,3 +100,15 @@ def test_a_reduced_run_is_labelled_reduced_in_its_record_its_table_and_its_summa
     assert "These are reduced runs" in printed and "not the chapter's recipe" in printed and 'book 75.7%' in printed
     long = [l for l in printed.splitlines() if str(tmp_path) not in l and not l.startswith("Notice") and len(l) > 100]
     assert not long, long
+
+@pytest.mark.parametrize('cuda, env, mode', [(False, {}, 'reduced'), (True, {}, 'full'), (False, {'IN_TEST': '1'}, 'sample')])
+def test_a_notebook_training_cell_gets_the_settings_of_its_mode(machine_with, monkeypatch, capsys, cuda, env, mode):
+    "What `notebook_learner` hands to the learner builder (replaced by a recorder: a reduced run is trained for real above), and what it prints"
+    machine_with(cuda, **env)
+    got = {}
+    monkeypatch.setattr(rp, 'chapter_learner', lambda name, s, run=None, device=None, cbs=None, make=None: got.update(s=s, make=make) or type('L', (), {})())
+    learn = rp.notebook_learner('resnet50', CHAPTER_MODELS['resnet18'].make)
+    assert got['s'] == mode_settings('resnet50', mode).as_run() == learn.settings and got['make'] is CHAPTER_MODELS['resnet18'].make
+    said = capsys.readouterr().out
+    assert {'reduced': 'reduced version', 'full': "the chapter's recipe", 'sample': 'on the sample'}[mode] in said, said
+    assert rp.n_epochs(20) == learn.settings.epochs == {'reduced': 5, 'full': 20, 'sample': 1}[mode]   # the cell's n_epochs(20) agrees with its data
