@@ -126,10 +126,11 @@ def cmd_reproduce(
     size:int=None,       # training crop size in pixels (default: the chapter's, 128, or 224 for ResNet50)
     bs:batch_size=None,  # batch size (default: the chapter's, 128)
     seed:int=42,         # random seed
-    out:out_folder=None, # results folder (default: results/full, or results/sample with --quick)
+    out:out_folder=None, # results folder (default: results/full, results/reduced on a CPU, or results/sample with --quick)
     quick:bool=False,    # train on the sample: seconds per model on a CPU
     device:str=None,     # cuda or cpu (default: cuda when there is a GPU)
     lr_find:bool=False,  # run the learning-rate finder before each model and save its plot
+    full:bool=False,     # the chapter's recipe even on a CPU (hours there; a CPU trains a reduced version by default)
     data:str=None,       # a dataset folder laid out as ImageNet, or a fastai URL (default: Imagenette)
     fast:bool=False,     # feed the models from the fast data path of "Training fast"
     lr:learning_rate=None, # peak learning rate (default: the chapter's, 3e-3)
@@ -137,11 +138,14 @@ def cmd_reproduce(
     "Rerun the chapter: train its models, resuming where a run stopped, and write the results table"
     from resnet_course.settings import SAMPLE
     from resnet_course.reproduce import CHAPTER_MODELS, reproduce
+    from resnet_course.settings import train_mode
+    if quick and full: raise CliError("--quick (the sample, in seconds) and --full (the chapter's recipe) ask for different runs: give one of them.")
     if quick and epochs is not None and epochs > SAMPLE.epochs:
         raise CliError(f"--epochs {epochs} with --quick: the sample trains {SAMPLE.epochs} epoch at most, so it would train "
                        f"{SAMPLE.epochs}, not {epochs}. Leave --epochs out with --quick, or drop --quick to train {epochs} epochs on the full data.")
     reproduce(','.join(CHAPTER_MODELS) if models is None else models, epochs=epochs, size=size, bs=bs, seed=seed, out=out,
-              sample=quick, device=device, lr_find=lr_find, source=data, fast=fast, lr=lr)
+              device=device, lr_find=lr_find, source=data, fast=fast, lr=lr,
+              mode='sample' if quick else 'full' if full else train_mode(device))   # without either: full on a GPU, reduced on a CPU
 
 def cmd_figures(
     size:int=32,         # image size in pixels

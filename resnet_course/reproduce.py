@@ -29,9 +29,10 @@ from .speed import fast_learner
 
 # %% auto #0
 __all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
-           'check_out', 'check_memory', 'check_cache_folder', 'preflight', 'chapter_learner', 'ResumedRecorder',
-           'resume', 'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
-           'train_chapter_model', 'default_out', 'print_summary', 'reproduce']
+           'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory', 'check_cache_folder',
+           'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume', 'SaveProgress', 'train',
+           'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model', 'default_out',
+           'print_summary', 'reproduce']
 
 # %% ../nbs/32_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def chapter_settings(
     fast:bool=False,    # feed the model from the fast data path (see "Training fast")
     aug:str=None,       # the fast path's augmentation, 'fastai' or 'crop' (default: 'fastai')
     lr:float=None,      # peak learning rate (default: the chapter's, 3e-3)
+    bf16:bool=False,    # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16)
 ) -> RunSettings:
     "The `RunSettings` of chapter model `name`: the chapter's recipe, with the caller's overrides"
     cm = CHAPTER_MODELS[name]
@@ -86,11 +88,45 @@ def chapter_settings(
     if size != cm.size: presize = round(size * cm.presize / cm.size)
     return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs), epochs=ifnone(epochs, cm.epochs),
                        lr=ifnone(lr, cm.lr), seed=seed, sample=sample, world_size=world_size, fast=fast,
-                       aug=ifnone(aug, 'fastai') if fast else None)
+                       aug=ifnone(aug, 'fastai') if fast else None, bf16=bf16)
 
 def is_chapter_recipe(name:str, s:RunSettings) -> bool:
     "Whether `s` trains `name` as the chapter does, on the full data, with the chapter's augmentation (on either data path)"
     return not s.sample and s.aug in (None, 'fastai') and replace(s, fast=False, aug=None) == chapter_settings(name, source=s.source, seed=s.seed)
+
+def mode_settings(
+    name:str,         # key of `CHAPTER_MODELS`
+    mode:str='full',  # 'full' (the chapter's recipe), 'sample', or 'reduced' (the full data at CPU scale)
+    epochs:int=None, size:int=None, bs:int=None, seed:int=42, source=None, world_size:int=1,   # overrides, as in `chapter_settings`
+    fast:bool=False,  # the fast data path (always on in the reduced mode)
+    aug:str=None,     # the fast path's augmentation (default: 'crop' in the reduced mode)
+    lr:float=None,    # peak learning rate (default: the chapter's)
+) -> RunSettings:
+    "The `RunSettings` of chapter model `name` in `mode`, with the caller's overrides"
+    if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
+    if mode != 'reduced': return chapter_settings(name, mode == 'sample', epochs, size, bs, seed, source, world_size, fast, aug, lr)
+    cm = CHAPTER_MODELS[name]
+    return chapter_settings(name, False, ifnone(epochs, min(cm.epochs, REDUCED.epochs)), ifnone(size, REDUCED.size), bs, seed,
+                            ifnone(source, URLs.IMAGENETTE_160), world_size, True, ifnone(aug, 'crop'), lr, bf16=cpu_bf16())
+
+def recipe_label(name:str, s:RunSettings) -> str:
+    "What `s` trains chapter model `name` as, in a word for the tables: 'chapter', 'reduced', 'sample' or 'changed'"
+    if s.sample: return 'sample'
+    if is_chapter_recipe(name, s): return 'chapter'
+    reduced = mode_settings(name, 'reduced', seed=s.seed, source=s.source, world_size=s.world_size)
+    return 'reduced' if replace(s, bf16=False) == replace(reduced, bf16=False) else 'changed'   # with or without bf16: the CPU decides
+
+def describe_run(name:str, s:RunSettings) -> str:
+    "One sentence on what `s` trains chapter model `name` as, and what its accuracy can be compared with"
+    cm, label, s = CHAPTER_MODELS[name], recipe_label(name, s), s.as_run()
+    what = f"{s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px, batch size {s.bs}"
+    if label == 'sample': return f"{cm.label} on the sample ({SAMPLE.train_per_class} images a class, {what}): it shows the code runs; its numbers are not results."
+    if label == 'chapter': return f"{cm.label}, the chapter's recipe: {what} (the book: {cm.book}%)."
+    if label == 'reduced':
+        return (f"{cm.label}, reduced version: the full data, {what}, from {s.presize}-px images on the fast data path (crop augmentation), "
+                f"{'bf16' if s.bf16 else 'fp32'}. Not the chapter's recipe ({cm.epochs} epochs at {cm.size} px), which the book's {cm.book}% is for.")
+    return f"{cm.label}: {what}, not the chapter's recipe, which the book's {cm.book}% is for."
+
 
 # %% ../nbs/32_reproduce.ipynb #5a133978
 def check_out(out:Path):
@@ -140,13 +176,27 @@ def preflight(jobs:list, out:Path, device=None):
         check_memory(name, s, len(set(map(parent_label, train))), device)
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
-def chapter_learner(name:str, s:RunSettings, run:RunFolder, device=None, cbs=None) -> Learner:
-    "A learner for chapter model `name` on the data path `s` names (the chapter's, or the fast one with its speed options), seeded by the settings, writing temporary files into the run's folder"
+def chapter_learner(name:str, s:RunSettings, run:RunFolder=None, device=None, cbs=None, make:Callable=None) -> Learner:
+    "A learner for chapter model `name` on the data path `s` names (the chapter's, or the fast one with its speed options), seeded by the settings, writing temporary files into the run's folder if given"
     dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
     set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
-    learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=device, cbs=cbs)
-    learn.path, learn.model_dir = run.path, '.'
-    return fast_learner(learn) if s.fast else learn
+    learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), device=device, cbs=cbs)
+    if run is not None: learn.path, learn.model_dir = run.path, '.'
+    if not s.fast: return learn
+    return fast_learner(learn, bf16=s.bf16 or None, channels_last=s.bf16 or None)   # the reduced mode's bf16 comes with channels-last on a CPU
+
+def notebook_learner(
+    name:str,       # key of `CHAPTER_MODELS`
+    make:Callable=None,   # builds the model from the number of classes (default: the chapter's; a notebook passes its own)
+    mode:str=None,  # 'sample', 'reduced' or 'full' (default: `train_mode()`: full on a GPU, reduced on a CPU, the sample under the tests)
+    device=None,    # 'cuda' or 'cpu' (default: CUDA if present)
+) -> Learner:
+    "The learner a chapter notebook trains model `name` with, in `mode`'s settings (kept in `learn.settings`), after a line saying what they are"
+    s = mode_settings(name, mode or train_mode(device)).as_run()
+    learn = chapter_learner(name, s, device=device, make=make)
+    learn.settings = s
+    print(describe_run(name, s))
+    return learn
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
 class ResumedRecorder(Callback):
@@ -209,15 +259,15 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
            'top-1 %': round(100 * final_metric(learn, 'accuracy'), 1),
            'top-5 %': round(100 * final_metric(learn, 'top_k_accuracy'), 1) if learn.dls.c > 5 else float('nan'),
            's/epoch': round(float(np.mean(secs)), 1), 'book top-1 %': cm.book, 'world size': s.world_size,
-           'data path': f"fast, {s.aug} augmentation" if s.fast else "chapter's",
-           'hardware': p['hardware'], 'date': p['date'], 'run': s.key}
+           'data path': f"fast, {s.aug} augmentation" + (', bf16' if s.bf16 else '') if s.fast else "chapter's",
+           'recipe': recipe_label(name, s), 'hardware': p['hardware'], 'date': p['date'], 'run': s.key}
     recorder = learn.recorder   # fastai's plot_loss; a short run keeps its first steps, and a curve of a few points gets markers
     recorder.plot_loss(skip_start=5 if len(recorder.losses) > 50 else 0)
     for line in plt.gca().lines: line.set_marker('o' if len(line.get_xdata()) < 10 else '')
-    plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px" + (' (sample)' if s.sample else ''))
+    plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px" + {'sample': ' (sample)', 'reduced': ' (reduced)'}.get(row['recipe'], ''))
     plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows, kept in the record
     atomic_savefig(plt.gcf(), run.loss_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'loss_plot': plotted,
+    return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'recipe': row['recipe'], 'loss_plot': plotted,
                                            'versions': p['versions'], 'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 
@@ -277,18 +327,30 @@ def train_chapter_model(
     return rec['row']
 
 # %% ../nbs/32_reproduce.ipynb #38611c67
-def default_out(sample:bool) -> Path: return Path('results')/('sample' if sample else 'full')
+def default_out(mode:str|bool) -> Path:
+    "Where a run in `mode` writes by default: results/full, results/reduced or results/sample (True is the sample, False full)"
+    return Path('results')/{True: 'sample', False: 'full'}.get(mode, mode)
 
-SUMMARY_COLUMNS = {'model': 'model', 'size': 'size', 'epochs': 'epochs', 'bs': 'bs', 'top-1 %': 'top-1', 'top-5 %': 'top-5',
-                   's/epoch': 's/epoch', 'book top-1 %': 'book'}   # the results table's columns, and their short names here
+SUMMARY_COLUMNS = {'model': 'model', 'size': 'size', 'epochs': 'epochs', 'top-1 %': 'top-1', 'top-5 %': 'top-5',
+                   's/epoch': 's/epoch', 'book top-1 %': 'book', 'recipe': 'recipe'}   # the results table's columns, and their short names here
+# (the batch size is in the full table, and in the line each model's training starts with: 100 columns hold no more)
 
-def print_summary(shown:pd.DataFrame, out:Path, sample:bool):
+def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
     "Print the rows of this run in under 100 columns, say what they mean, and where the full table and the real results are"
+    mode = {True: 'sample', False: 'full'}.get(mode, mode)
+    shown = shown.assign(recipe=shown['recipe'].fillna('') if 'recipe' in shown else '')   # rows recorded before the label existed
     print('\n' + shown[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS).to_markdown(index=False))
-    print("top-1, top-5: accuracy in %; book: the book's top-1 for the model.")
+    print("top-1, top-5: accuracy in %; book: the book's top-1 for the model, from the chapter's recipe.")
     print(f"Data: {', '.join(shown.data.unique())}. Trained on {', '.join(shown.hardware.unique())}.")
     print(f"Full table: {out/'results.md'} (and results.csv)\nEach run's record, curves and weights: {out/'runs'}/")
-    if sample:
+    if mode == 'reduced':
+        print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, {REDUCED.size}-px crops,\n"
+              f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs}), the fast data path with a crop augmentation,\n"
+              f"bf16 where the CPU has it.\n"
+              f"The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs), so expect a few points less\n"
+              f"here, many more for ResNet50. The course's 2-core runs: ResNet18 71.8% at 64 px, 74.3% at 128 px\n"
+              f"(book 75.7%). For the chapter's recipe: --full (hours on a CPU), or a GPU.")
+    if mode == 'sample':
         print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
               f"{SAMPLE.epochs} epoch):\n"
               f"they show that every step runs, not how good the models are.\n"
@@ -301,31 +363,36 @@ def reproduce(
     size:int=None,       # training crop size for every model (default: the chapter's)
     bs:int=None,         # batch size (default: the chapter's, 128 for every model)
     seed:int=42,         # random seed
-    out:str|Path=None,   # results folder (default: results/full, or results/sample)
-    sample:bool=False,   # train on the sample: seconds per model on a CPU
+    out:str|Path=None,   # results folder (default: results/ and the mode: full, reduced or sample)
+    sample:bool=False,   # train on the sample: seconds per model on a CPU (the same as mode='sample')
     device=None,         # 'cuda' or 'cpu' (default: CUDA if present)
     cbs=None,            # extra training callbacks, e.g. to log to an experiment tracker
     lr_find:bool=False,  # run the learning-rate finder before each model, and save its plot
     source=None,         # dataset folder or URL (default: Imagenette)
     fast:bool=False,     # feed the models from the fast data path (see "Training fast")
     lr:float=None,       # peak learning rate for every model (default: the chapter's, 3e-3)
+    mode:str=None,       # 'full', 'reduced' (the full data at CPU scale) or 'sample' (default: 'sample' if `sample`, else 'full')
 ) -> pd.DataFrame:
     "Train the chapter's `models`, resuming where a run stopped, and write each run's record and the results table"
     names = parse_models(models)
-    out = Path(out) if out is not None else default_out(sample)
+    if sample and mode not in (None, 'sample'): raise ValueError(f"sample=True (--quick) and mode={mode!r} disagree: give one of them")
+    mode = 'sample' if sample else ifnone(mode, 'full')
+    if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
+    out = Path(out) if out is not None else default_out(mode)
     init_distributed(pick_device(device))
     aug = ('fastai' if pick_device(device).type == 'cuda' else 'crop') if fast else None    # the chapter's augmentation where it is cheap
-    jobs = [(n, chapter_settings(n, sample, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
+    jobs = [(n, mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
     preflight(jobs, out, device)
     with folder_lock(out) if is_main() else nullcontext():
         if is_main(): remove_stale_temps(out)
         for i, (name, s) in enumerate(jobs):
             r = s.as_run()
             if is_main(): print(f"[{i+1}/{len(jobs)}] {name}: {r.epochs} epoch(s) at {r.size} px, batch size {r.bs}" + (' on the sample' if s.sample else '')
-                                + (' from the fast data path' if s.fast else '') + (f' per process, {r.world_size} processes' if r.world_size > 1 else ''))
+                                + (' from the fast data path' if s.fast else '') + (f' per process, {r.world_size} processes' if r.world_size > 1 else '')
+                                + (' (reduced)' if recipe_label(name, s) == 'reduced' else ''))
             train_chapter_model(name, s, out, device, cbs, lr_find)
             if is_main(): df = rebuild_results(out, order=list(CHAPTER_MODELS))
         barrier()
     if not is_main(): return None
-    print_summary(df[df.run.isin([s.key for _, s in jobs])], out, sample)
+    print_summary(df[df.run.isin([s.key for _, s in jobs])], out, mode)
     return df

@@ -14,8 +14,8 @@ from fastai.data.external import URLs
 from .machine import notice
 
 # %% auto #0
-__all__ = ['SAMPLE', 'SAMPLE_ENV', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample', 'sample_mode', 'RunSettings',
-           'n_epochs']
+__all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
+           'Reduced', 'cpu_bf16', 'train_mode', 'sample_mode', 'RunSettings', 'n_epochs']
 
 # %% ../nbs/52_settings.ipynb #7088b7ea
 @dataclass(frozen=True)
@@ -32,19 +32,51 @@ SAMPLE = Sample()
 
 # %% ../nbs/52_settings.ipynb #8c115048
 SAMPLE_ENV = 'RESNET_COURSE_SAMPLE'
+MODE_ENV = 'RESNET_COURSE_MODE'
+MODES = ('sample', 'reduced', 'full')
+
+@dataclass(frozen=True)
+class Reduced:
+    "The reduced version a CPU trains by default: the full data, at a smaller size, for at most a few epochs"
+    size:int = 64     # training crop, px (the presize keeps the chapter's ratio to it: 80 px, 91 for ResNet50)
+    epochs:int = 5    # epochs, at most: the chapter's 5 stay 5, ResNet50's 20 become 5
+
+REDUCED = Reduced()
+
+def cpu_bf16() -> bool:
+    "Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up"
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+def _env_mode() -> str|None:
+    "The mode the environment variables ask for, or None"
+    mode, env = os.environ.get(MODE_ENV, '').strip().lower(), os.environ.get(SAMPLE_ENV, '').strip()
+    if mode and mode not in MODES: raise ValueError(f"{MODE_ENV}={mode!r} is not a mode: set it to sample, reduced or full")
+    if env:
+        try: from_sample = 'sample' if str2bool(env) else 'full'
+        except (TypeError, ValueError): raise ValueError(f"{SAMPLE_ENV}={env!r} is not a yes or no: set it to 1 (use the sample) or 0 (use the full data)") from None
+        if mode and mode != from_sample: raise ValueError(f"{MODE_ENV}={mode} and {SAMPLE_ENV}={env} disagree: unset {SAMPLE_ENV} (or make them agree)")
+        return from_sample
+    return mode or None
+
+def train_mode(
+    device=None,   # the device training runs on (default: CUDA if present)
+) -> str:
+    "'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` say if set, else the sample under nbdev-test, else full on a CUDA GPU and reduced on a CPU"
+    mode = _env_mode()
+    if mode: return mode
+    if str2bool(os.environ.get('IN_TEST', '')): return 'sample'
+    if device is not None: return 'full' if torch.device(device).type == 'cuda' else 'reduced'
+    if torch.cuda.is_available(): return 'full'
+    notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
+           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no bf16)'}, "
+           f"labelled reduced; a minute (FCN) to about 10 (ResNet50) per model on 2 cores. "
+           f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, before starting Jupyter.",
+           covers=('no-cuda',))   # pick_device's notice
+    return 'reduced'
 
 def sample_mode() -> bool:
-    "Whether to use the sample by default: as `RESNET_COURSE_SAMPLE` says if set, else under nbdev-test or without a CUDA GPU"
-    env = os.environ.get(SAMPLE_ENV, '').strip()
-    if env:
-        try: return str2bool(env)
-        except (TypeError, ValueError): raise ValueError(f"{SAMPLE_ENV}={env!r} is not a yes or no: set it to 1 (use the sample) or 0 (use the full data)") from None
-    if str2bool(os.environ.get('IN_TEST', '')): return True
-    if not torch.cuda.is_available():
-        notice(f"Notice: no CUDA GPU here, so the notebooks train on the CPU, on the sample (a few images per class, 64 px). "
-               f"To train on the full data anyway, set {SAMPLE_ENV}=0 before starting Jupyter.", covers=('no-cuda',))   # pick_device's notice
-        return True
-    return False
+    "Whether code without a reduced version uses the sample by default: unless `train_mode()` is full"
+    return train_mode() != 'full'
 
 # %% ../nbs/52_settings.ipynb #6f71ffac
 MAX_SIZE = 1024            # largest image size the course accepts, in pixels
@@ -70,6 +102,7 @@ class RunSettings:
     fast:bool = False                 # feed the model from the fast data path (see "Training fast")
     aug:str = None                    # the fast path's augmentation: 'fastai' (the chapter's) or 'crop' (cheap, for CPUs)
     world_size:int = 1                # processes training together, each on its own share of the data
+    bf16:bool = False                 # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16); a GPU picks its own precision
 
     def __post_init__(self):
         _check_int('size', self.size, 16, MAX_SIZE, 'a ResNet halves the grid five times, and larger images do not fit in memory')
@@ -82,6 +115,7 @@ class RunSettings:
         _check_int('world_size', self.world_size, 1, 65_536, 'the number of processes a distributed launcher starts')
         if self.aug not in ((None,) + FAST_AUGS if self.fast else (None,)):
             raise ValueError(f"aug={self.aug!r} goes with the fast data path only, as one of {', '.join(FAST_AUGS)}")
+        if self.bf16 and not self.fast: raise ValueError("bf16=True goes with the fast data path only (fast=True), whose learner sets the autocast up")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} (--lr) must be a positive number, such as 3e-3")
 
@@ -99,6 +133,13 @@ class RunSettings:
         return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
 
 # %% ../nbs/52_settings.ipynb #03d990c1
-def n_epochs(n:int, sample:bool=None) -> int:
-    "Epochs a notebook trains for when the chapter says `n`: capped on the sample (default: `sample_mode()`)"
-    return RunSettings(epochs=n, sample=sample_mode() if sample is None else sample).as_run().epochs
+def n_epochs(
+    n:int,             # the chapter's epochs
+    sample:bool=None,  # True: the sample's; False: the full recipe's (default: as `mode` says)
+    mode:str=None,     # 'sample', 'reduced' or 'full' (default: `train_mode()`)
+) -> int:
+    "Epochs a notebook trains for when the chapter says `n`: capped on the sample, and in the reduced mode"
+    mode = {True: 'sample', False: 'full'}[sample] if sample is not None else (mode or train_mode())
+    if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
+    if mode == 'reduced': return min(n, REDUCED.epochs)
+    return RunSettings(epochs=n, sample=mode == 'sample').as_run().epochs

@@ -31,6 +31,7 @@ def learner_env() -> dict:
     "Environment for running the CLI as a learner would: sample mode off unless asked, non-interactive plots"
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
     env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1')
+    env['RESNET_COURSE_MODE'] = 'full'   # these tests train the chapter's recipe on small folders; a CPU's reduced default is tested in test_modes.py
     return env
 
 @pytest.fixture

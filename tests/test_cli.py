@@ -206,7 +206,7 @@ def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
     rc, out, err, heavy, seconds = probe(command, '--help', env=cli_env)
     assert rc == 0 and f'usage: resnet-course {command}' in out, out + err
     assert heavy == [], f'--help imported {heavy}: import them only when a command runs'
-    own = {'data': {'--data'}, 'reproduce': {'--models', '--epochs', '--size', '--bs', '--seed', '--out', '--quick', '--device', '--lr-find', '--data', '--fast', '--lr'},
+    own = {'data': {'--data'}, 'reproduce': {'--models', '--epochs', '--size', '--bs', '--seed', '--out', '--quick', '--device', '--lr-find', '--data', '--fast', '--lr', '--full'},
            'figures': {'--size', '--epochs', '--out', '--quick', '--device'}, 'bench': {'--models', '--epochs', '--out', '--quick', '--device', '--data'},
            'speedrun': {'--recipe', '--seeds', '--ablation', '--models', '--out', '--quick', '--device', '--data'}}[command]
     import re

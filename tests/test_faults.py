@@ -187,7 +187,7 @@ class World(Runner):
     def __init__(self, root:Path):
         self.home = root/'home'                                  # FASTAI_HOME with a tiny imagenette2-160
         env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
-        env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1', FASTAI_HOME=str(self.home))
+        env.update(MPLBACKEND='Agg', PYTHONUNBUFFERED='1', FASTAI_HOME=str(self.home), RESNET_COURSE_MODE='full')   # the chapter's recipe, as on a GPU: a CPU's reduced default is tested in test_modes.py
         if THREADS: env.update(OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS)
         super().__init__(root, env)
         make_small_dataset(self.home/'data'/'imagenette2-160', n_classes=10, n_train=4, n_valid=2)
