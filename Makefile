@@ -51,7 +51,7 @@ reproduce: data
 	@if $(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())"; then \
 	  $(BIN)/resnet-course reproduce $(ARGS); \
 	else \
-	  echo "No CUDA GPU here: training the reduced version on the full data (64 px, at most 5 epochs; about 20 minutes on 2 cores with bf16) into results/reduced. ARGS=--quick: the sample; ARGS=--full: the chapter's recipe (hours)."; \
+	  echo "No CUDA GPU here: training the reduced version on the full data (64 px, at most 5 epochs; roughly 40 minutes on 2 cores with bf16) into results/reduced. ARGS=--quick: the sample; ARGS=--full: the chapter's recipe (hours)."; \
 	  $(BIN)/resnet-course reproduce $(ARGS); \
 	fi
 

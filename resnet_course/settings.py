@@ -69,7 +69,7 @@ def train_mode(
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
            f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no bf16)'}, "
-           f"labelled reduced; a minute (FCN) to about 10 (ResNet50) per model on 2 cores. "
+           f"labelled reduced; about 5 minutes (FCN) to about 17 (ResNet50) per model on 2 cores. "
            f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, before starting Jupyter.",
            covers=('no-cuda',))   # pick_device's notice
     return 'reduced'
