@@ -89,21 +89,21 @@ def test_reproduce_quick_writes_table_and_curves(run, cli_env, tmp_path):
 
 def test_interrupted_run_resumes_without_retraining(run, runner, cli_env, tmp_path):
     "Interrupt a run (Ctrl-C) after its first model is done; the rerun reuses that model's record and weights."
-    args = ['reproduce', '--quick', '--models', 'fcn,resblock', '--out', str(tmp_path)]
+    args = ['reproduce', '--quick', '--models', 'fcn,resblock,resblock2,resnet18', '--out', str(tmp_path)]   # three models left when fcn ends: the interrupt lands in one of them
     proc = runner.start(args, env=cli_env, cwd=ROOT)
     t0 = time.time()
     while 'fcn' not in records(tmp_path) and not proc.done() and time.time() - t0 < 120: time.sleep(0.05)
     assert 'fcn' in records(tmp_path), 'the first model never finished' + str(proc.wait(1) if proc.done() else '')
     proc.interrupt(); r = proc.wait(60)
     assert r.rc == 130 and 'Interrupted. Every finished model' in r.stderr and 'Traceback' not in r.stderr, r
-    assert 'resblock' not in records(tmp_path), 'the run should have been interrupted during resblock'
+    assert 'resnet18' not in records(tmp_path), 'the run should have been interrupted before its last model'
     weights = next(tmp_path.glob('runs/fcn-*/model.pth')); mtime = weights.stat().st_mtime
     r = run(args, cli_env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'fcn: done before, reusing' in r.stdout
     assert weights.stat().st_mtime == mtime
     assert records(tmp_path)['resblock']['row']['model'] == 'ResBlock per stage'
-    assert len(pd.read_csv(tmp_path/'results.csv')) == 2
+    assert len(pd.read_csv(tmp_path/'results.csv')) == 4
 
 def test_killed_run_resumes_from_its_last_epoch(run, runner, cli_env, tmp_path, small_dataset):
     "Kill a 4-epoch run on a small real dataset during epoch 3; the rerun continues from epoch 3, and its record covers all 4 epochs"
