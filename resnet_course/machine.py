@@ -6,12 +6,14 @@ Docs: https://resnet-course.github.io/resnet_course/machine.html.md"""
 
 # %% ../nbs/50_machine.ipynb #72fc468e
 from __future__ import annotations
-import os, platform
+import os, platform, time
+from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['SUPPORTED_DEVICES', 'BF16_CAPABILITY', 'notice', 'pick_device', 'hardware', 'versions', 'provenance', 'measured_on',
-           'free_memory', 'precision']
+__all__ = ['SUPPORTED_DEVICES', 'NOT_RECORDED', 'BF16_CAPABILITY', 'notice', 'pick_device', 'cpu_name', 'cpu_bf16', 'cpu_class',
+           'isa_caps', 'cpu_facts', 'hardware', 'versions', 'provenance', 'measured_on', 'recorded_machine',
+           'MachineLoad', 'free_memory', 'precision']
 
 # %% ../nbs/50_machine.ipynb #3908aecc
 _noticed = set()
@@ -46,14 +48,57 @@ def pick_device(
                          key='no-cuda' if want is None else None)
     return torch.device('cpu')
 
+# %% ../nbs/50_machine.ipynb #cpu-facts
+_NO_BF16_ISAS = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}   # oneDNN's caps below AVX512_CORE_BF16
+
+def cpu_name() -> str:
+    "The processor's model name, with its family and model numbers where the system gives them (a hypervisor may hide the rest)"
+    info = {}
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            k, _, v = line.partition(':')
+            if k.strip() in ('model name', 'cpu family', 'model') and k.strip() not in info: info[k.strip()] = v.strip()
+    except OSError: pass
+    name = info.get('model name') or platform.processor() or platform.machine() or 'unknown processor'
+    return name + (f" (family {info['cpu family']}, model {info['model']})" if {'cpu family', 'model'} <= info.keys() else '')
+
+def cpu_bf16() -> bool:
+    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX) and no cap on the instruction sets hides it, so that bf16 autocast speeds training up"
+    capped = os.environ.get('ONEDNN_MAX_CPU_ISA', os.environ.get('DNNL_MAX_CPU_ISA', '')).strip().upper() in _NO_BF16_ISAS
+    return bool(torch.backends.cpu.get_cpu_capability().startswith('AVX512') and not capped
+                and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+
+def cpu_class() -> str:
+    "The class of processor that sets the course's CPU speeds: 'AMX' or 'AVX512-BF16' where bf16 is native, else PyTorch's capability ('AVX512', 'AVX2', ...)"
+    if cpu_bf16(): return 'AMX' if torch.cpu._is_amx_tile_supported() else 'AVX512-BF16'
+    return torch.backends.cpu.get_cpu_capability()
+
+def _cores() -> int:
+    "The cores this process may run on"
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
+def isa_caps() -> str:
+    "The caps on the instruction sets this process was started with, as `NAME=value` pairs; '' for none"
+    return ', '.join(f'{k}={os.environ[k]}' for k in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY') if os.environ.get(k, '').strip())
+
+def cpu_facts() -> dict:
+    "What a record says about the processor: its name, PyTorch's capability, native bf16, its class, the cores, the threads PyTorch uses, and any cap on its instruction sets"
+    f = {'processor': cpu_name(), 'cpu capability': torch.backends.cpu.get_cpu_capability(), 'native bf16': cpu_bf16(),
+         'cpu class': cpu_class(), 'cores': _cores(), 'threads': torch.get_num_threads()}
+    return {**f, 'isa caps': isa_caps()} if isa_caps() else f
+
 # %% ../nbs/50_machine.ipynb #04e2e7e8
 def hardware(
     device=None,   # the device the work ran on (default: the one `pick_device` chooses)
 ) -> str:
-    "The device `device` in words: the GPU's name and CUDA version, or the CPU's cores"
+    "The device `device` in words: the GPU's name, compute capability and CUDA version, or the processor, its instruction set, native bf16 or not, cores and threads"
     dev = pick_device(device, quiet=True)
-    if dev.type == 'cuda': return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
-    cpu = f"{platform.machine()}, {os.cpu_count()} cores"
+    if dev.type == 'cuda':
+        return f"{torch.cuda.get_device_name(dev)} (compute capability {'.'.join(map(str, torch.cuda.get_device_capability(dev)))}, CUDA {torch.version.cuda})"
+    f = cpu_facts()
+    cpu = (f"{f['processor']}, {platform.machine()}, {f['cores']} cores; {f['cpu capability']}, "
+           f"{'native bf16' if f['native bf16'] else 'no native bf16'}; {f['threads']} thread{'s' if f['threads'] != 1 else ''}" + (f"; capped by {f['isa caps']}" if 'isa caps' in f else ''))
     return f"CPU ({cpu}), not the machine's GPU" if torch.cuda.is_available() else f"CPU only ({cpu})"
 
 def versions() -> str:
@@ -64,14 +109,63 @@ def versions() -> str:
 def provenance(
     device=None,   # the device the work ran on (default: the one `pick_device` chooses)
 ) -> dict:
-    "Where and when a result is measured: the hardware, the library versions and today's date, as a record stores them"
+    "Where and when a result is measured: the hardware in words and as facts (`machine`), the library versions and today's date, as a record stores them"
     from datetime import date
-    return dict(hardware=hardware(device), versions=versions(), date=date.today().isoformat())
+    dev = pick_device(device, quiet=True)
+    machine = ({'gpu': torch.cuda.get_device_name(dev), 'compute capability': '.'.join(map(str, torch.cuda.get_device_capability(dev)))}
+               if dev.type == 'cuda' else cpu_facts())
+    return dict(hardware=hardware(device), machine=machine, versions=versions(), date=date.today().isoformat())
 
 def measured_on(p:dict=None) -> str:
     "The line a saved measurement starts with, from the record `p` (default: here and now)"
     p = p or provenance()
     return f"measured on: {p['hardware']}; {p['versions']}; {p['date']}"
+
+# %% ../nbs/50_machine.ipynb #recorded-machine
+NOT_RECORDED = 'not recorded'
+
+def recorded_machine(rec:dict) -> dict:
+    "The machine facts of a saved record (its own, or its row's); for a record older than them, what its hardware line tells, the rest marked `NOT_RECORDED`"
+    rec = rec if isinstance(rec, dict) else {}
+    row = rec.get('row') if isinstance(rec.get('row'), dict) else {}
+    m = rec.get('machine', row.get('machine'))
+    if isinstance(m, dict) and m: return m
+    hw = str(rec.get('hardware', row.get('hardware', NOT_RECORDED)))
+    if 'CUDA' in hw: return {'gpu': hw.split(' (')[0], 'compute capability': NOT_RECORDED}
+    cores = [w for w in hw.replace('(', ' ').replace(',', ' ').split() if w.isdigit()]
+    return {'processor': NOT_RECORDED, 'cpu capability': NOT_RECORDED, 'native bf16': NOT_RECORDED, 'cpu class': NOT_RECORDED,
+            'cores': int(cores[0]) if cores else NOT_RECORDED, 'threads': NOT_RECORDED}
+
+# %% ../nbs/50_machine.ipynb #machine-load
+def _cpu_ticks() -> tuple|None:
+    "Seconds all cores have spent busy and stolen by the hypervisor since boot, from /proc/stat; None where there is none"
+    try: v = [int(x) for x in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    except (OSError, ValueError): return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    hz = os.sysconf('SC_CLK_TCK')
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+def _own_cpu_seconds() -> float:
+    "CPU seconds this process and its children (living, or finished and waited for) have used"
+    import psutil
+    me = psutil.Process(); t = me.cpu_times()
+    own = t.user + t.system + t.children_user + t.children_system
+    for c in me.children(recursive=True):
+        try: ct = c.cpu_times(); own += ct.user + ct.system
+        except psutil.Error: pass
+    return own
+
+class MachineLoad:
+    "Around a block of work: how much of all cores other processes used (`others %`) and the hypervisor took (`steal %`); `facts` is None where the system does not say"
+    def __enter__(self):
+        self.start, self.ticks, self.own = time.perf_counter(), _cpu_ticks(), _own_cpu_seconds()
+        return self
+    def __exit__(self, *exc):
+        wall, ticks, self.own_seconds = time.perf_counter() - self.start, _cpu_ticks(), _own_cpu_seconds() - self.own
+        if ticks is None or self.ticks is None or wall <= 0: self.facts = None; return
+        capacity = wall * (os.cpu_count() or 1)
+        others = max(0., ticks[0] - self.ticks[0] - self.own_seconds)
+        self.facts = {'others %': round(100 * min(others / capacity, 1), 1), 'steal %': round(100 * (ticks[1] - self.ticks[1]) / capacity, 1)}
 
 # %% ../nbs/50_machine.ipynb #d7e33dab
 def free_memory(device=None) -> int:
@@ -89,7 +183,7 @@ BF16_CAPABILITY = (8, 0)   # the first compute capability (Ampere) with native b
 def precision(
     device=None,   # the device training runs on (default: the one `pick_device` chooses)
 ) -> str:
-    "The float format mixed-precision training uses on `device`: 'bf16' from compute capability 8.0 up, 'fp16' (with loss scaling) on older GPUs, 'fp32' on a CPU"
+    "The float format mixed-precision training uses on `device`: 'bf16' from compute capability 8.0 up, 'fp16' (with loss scaling) on older GPUs; on a CPU, 'bf16' where it is native (`cpu_bf16`), else 'fp32'"
     dev = pick_device(device, quiet=True)
-    if dev.type != 'cuda': return 'fp32'
+    if dev.type != 'cuda': return 'bf16' if cpu_bf16() else 'fp32'
     return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'

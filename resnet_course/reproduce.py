@@ -144,7 +144,7 @@ def check_out(out:Path):
 
 def check_memory(name:str, s:RunSettings, n_out:int, device):
     "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there"
-    act_bytes = 4 if precision(device) == 'fp32' else 2     # mixed precision on a GPU keeps 16-bit activations
+    act_bytes = 2 if pick_device(device, quiet=True).type == 'cuda' or s.bf16 else 4   # mixed precision (a GPU's, or bf16 on a CPU) keeps 16-bit activations
     need, free = training_memory(CHAPTER_MODELS[name].make, s.size, s.bs, n_out, act_bytes=act_bytes), free_memory(device)
     if need > free:
         raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs about {need / 2**30:.1f} GiB for one training step, "
@@ -183,7 +183,8 @@ def chapter_learner(name:str, s:RunSettings, run:RunFolder=None, device=None, cb
     learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), device=device, cbs=cbs)
     if run is not None: learn.path, learn.model_dir = run.path, '.'
     if not s.fast: return learn
-    return fast_learner(learn, bf16=s.bf16 or None, channels_last=s.bf16 or None)   # the reduced mode's bf16 comes with channels-last on a CPU
+    cpu = pick_device(device, quiet=True).type == 'cpu'    # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
+    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)   # the reduced mode's bf16 comes with channels-last on a CPU
 
 def notebook_learner(
     name:str,       # key of `CHAPTER_MODELS`
@@ -341,7 +342,7 @@ def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
     shown = shown.assign(recipe=shown['recipe'].fillna('') if 'recipe' in shown else '')   # rows recorded before the label existed
     print('\n' + shown[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS).to_markdown(index=False))
     print("top-1, top-5: accuracy in %; book: the book's top-1 for the model, from the chapter's recipe.")
-    print(f"Data: {', '.join(shown.data.unique())}. Trained on {', '.join(shown.hardware.unique())}.")
+    print(f"Data: {', '.join(shown.data.unique())}. Trained on:" + ''.join(f"\n  {hw}" for hw in shown.hardware.unique()))
     print(f"Full table: {out/'results.md'} (and results.csv)\nEach run's record, curves and weights: {out/'runs'}/")
     if mode == 'reduced':
         print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, {REDUCED.size}-px crops,\n"

@@ -11,11 +11,11 @@ from dataclasses import dataclass, asdict, replace
 import torch
 from fastcore.basics import str2bool
 from fastai.data.external import URLs
-from .machine import notice
+from .machine import notice, cpu_bf16
 
 # %% auto #0
 __all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
-           'Reduced', 'cpu_bf16', 'train_mode', 'sample_mode', 'RunSettings', 'n_epochs']
+           'Reduced', 'train_mode', 'sample_mode', 'RunSettings', 'n_epochs']
 
 # %% ../nbs/52_settings.ipynb #7088b7ea
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ class Reduced:
 
 REDUCED = Reduced()
 
-def cpu_bf16() -> bool:
-    "Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up"
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
 def _env_mode() -> str|None:
     "The mode the environment variables ask for, or None"
     mode, env = os.environ.get(MODE_ENV, '').strip().lower(), os.environ.get(SAMPLE_ENV, '').strip()
@@ -68,7 +64,7 @@ def train_mode(
     if device is not None: return 'full' if torch.device(device).type == 'cuda' else 'reduced'
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
-           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no bf16)'}, "
+           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "
            f"labelled reduced; about 5 minutes (FCN) to about 17 (ResNet50) per model on 2 cores. "
            f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, before starting Jupyter.",
            covers=('no-cuda',))   # pick_device's notice

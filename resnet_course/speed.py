@@ -8,7 +8,7 @@ Docs: https://resnet-course.github.io/resnet_course/speed.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
-from .machine import precision
+from .machine import precision, hardware
 
 # %% auto #0
 __all__ = ['CPUAutocast', 'ChannelsLastInputs', 'fast_learner']
@@ -29,7 +29,7 @@ class ChannelsLastInputs(Callback):
 
 def fast_learner(
     learn:Learner,             # from `get_learner`
-    bf16:bool=None,            # bf16 autocast (default: on for a CUDA GPU that supports it)
+    bf16:bool=None,            # bf16 autocast (default: where the device computes bf16 natively, GPU or CPU: see `precision`)
     channels_last:bool=None,   # channels-last weights and inputs (default: on for CUDA)
     compile:bool=False,        # compile the model with `torch.compile`
     **compile_kw,              # passed to `torch.compile`, e.g. `mode='max-autotune'`
@@ -37,7 +37,11 @@ def fast_learner(
     "`learn`, set to train fast: bf16 autocast, channels-last layout, and the model compiled if asked"
     dev = learn.dls.device or default_device()
     cuda = torch.device(dev).type == 'cuda'
-    if ifnone(bf16, precision(dev) == 'bf16'):   # bf16 from compute capability 8.0 up, where it is native (see the machine notebook)
+    native = precision(dev) == 'bf16'            # compute capability 8.0 up on a GPU; AVX512-BF16 or AMX on a CPU (see the machine notebook)
+    if bf16 and not native:
+        raise ValueError(f"bf16=True, but {hardware(dev)} does not compute bf16 natively: autocast would emulate it, many times slower "
+                         f"than {'fp16' if cuda else 'fp32'}. Leave bf16 unset, and the course picks {precision(dev)} here.")
+    if ifnone(bf16, native):
         learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, MixedPrecision)))
         if cuda: learn.to_bf16()
         else: learn.add_cb(CPUAutocast())

@@ -208,7 +208,7 @@ def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
     assert heavy == [], f'--help imported {heavy}: import them only when a command runs'
     own = {'data': {'--data'}, 'reproduce': {'--models', '--epochs', '--size', '--bs', '--seed', '--out', '--quick', '--device', '--lr-find', '--data', '--fast', '--lr', '--full'},
            'figures': {'--size', '--epochs', '--out', '--quick', '--device'}, 'bench': {'--models', '--epochs', '--out', '--quick', '--device', '--data'},
-           'speedrun': {'--recipe', '--seeds', '--ablation', '--models', '--out', '--quick', '--device', '--data'}}[command]
+           'speedrun': {'--recipe', '--seeds', '--ablation', '--levers', '--reference', '--models', '--out', '--quick', '--device', '--data'}}[command]
     import re
     listed = set(re.findall(r'^  (--[\w-]+)', out, re.M))
     assert listed == own, f'{command} --help lists {sorted(listed)}, not its own options {sorted(own)}'
@@ -236,3 +236,9 @@ def test_the_command_line_knows_every_speed_recipe():
     from resnet_course.cli import SPEED_RECIPE_NAMES
     from resnet_course.fast import SPEED_RECIPES
     assert SPEED_RECIPE_NAMES == tuple(SPEED_RECIPES)
+
+def test_the_command_line_knows_every_lever():
+    "`--levers` checks names without importing torch, so its list must be the fast module's"
+    from resnet_course.cli import LEVER_NAMES
+    from resnet_course.fast import LEVERS, ABLATION
+    assert LEVER_NAMES == tuple(LEVERS) and list(LEVERS.values()) == list(ABLATION)
