@@ -324,6 +324,14 @@ def _quiet(learn:Learner, quiet:bool):
     if not quiet: yield; return
     with learn.no_bar(), learn.no_logging(): yield
 
+def _say_speed_estimate(learn:Learner, r:SpeedRun, schedule:dict, dev):
+    "Print how long the recipe will train here, timing a few steps at each phase's size"
+    secs = 0.
+    for (n, _), dls in zip(r.phases, schedule.values()):
+        learn.dls = dls; secs += estimate_seconds(learn, n, batches=2)
+    learn.dls = schedule[0]
+    say_estimate(secs, f"Training {r.model} for {r.epochs} epochs", dev)
+
 def speed_run(
     r:SpeedRun=SpeedRun(),          # the recipe
     source=URLs.IMAGENETTE_160,     # the dataset
@@ -345,6 +353,7 @@ def speed_run(
                         loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
     hist, lr = EpochHistory(), scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
+    if progress and not sample and not r.compile: _say_speed_estimate(learn, r, schedule, dev)   # compiling belongs to the timed run
     with MachineLoad() as load:                                # how busy the machine was with other work meanwhile
         _sync(dev); t = time.perf_counter()
         with _quiet(learn, not progress): learn.fit_one_cycle(r.epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
@@ -417,8 +426,8 @@ def chapter_reference(
     s = chapter_settings('resnet18', sample, epochs, source=str(source)).as_run()
     settings = dict(name="the chapter's ResNet18 recipe", settings=asdict(s), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
     def run():
-        print(f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)} (about 6 minutes an epoch on two AVX512 cores)")
         learn, hist = chapter_learner('resnet18', s, device=dev), EpochHistory()
+        say_estimate(estimate_seconds(learn, s.epochs), f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)}", dev)
         with MachineLoad() as load, _quiet(learn, not progress): learn.fit_one_cycle(s.epochs, s.lr, cbs=[hist, FiniteLoss()])
         secs = [e['seconds'] for e in hist.rows]
         return dict(result={'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'epochs': s.epochs, 'fastest epoch s': min(secs),

@@ -6,12 +6,15 @@ Docs: https://resnet-course.github.io/resnet_course/learner.html.md"""
 
 # %% ../nbs/54_learner.ipynb #e3025211
 from __future__ import annotations
-import math, time
+import math, random, time
+from contextlib import contextmanager
 from fastai.vision.all import *
 from .machine import *
+from copy import deepcopy   # after fastai's names: its star import brings a `copy` of its own
 
 # %% auto #0
-__all__ = ['get_learner', 'final_metric', 'NonFiniteLossError', 'FiniteLoss', 'EpochHistory']
+__all__ = ['VALID_SHARE', 'get_learner', 'final_metric', 'NonFiniteLossError', 'FiniteLoss', 'EpochHistory', 'random_state_kept',
+           'estimate_seconds', 'say_estimate']
 
 # %% ../nbs/54_learner.ipynb #21cb90c7
 def get_learner(
@@ -68,3 +71,56 @@ class EpochHistory(Callback):
         names = self.recorder.metric_names[1:-1]
         self.rows.append({'epoch': self.epoch + 1, **{n: float(v) for n, v in zip(names, self.recorder.values[-1])},
                           'seconds': round(time.time() - self.start, 1)})
+
+# %% ../nbs/54_learner.ipynb #estimate-code
+def _loader_rng(dl): return getattr(dl, 'dl', dl).rng   # a DistributedDL keeps its loader's generator in `dl`
+
+@contextmanager
+def random_state_kept(learn:Learner):
+    "Run the block, then put back every random state it may draw from: Python's, NumPy's, torch's (CPU and CUDA), and each of `learn`'s loaders'"
+    py, nps, loaders = random.getstate(), np.random.get_state(), [(dl, _loader_rng(dl).getstate()) for dl in learn.dls.loaders]
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
+        try: yield
+        finally:
+            random.setstate(py); np.random.set_state(nps)
+            for dl, st in loaders: _loader_rng(dl).setstate(st)
+
+class _StepTimes(Callback):
+    "The time after each training batch; cancels the fit after `n` batches past the first"
+    order = 100
+    def __init__(self, n:int): self.n, self.times = n, []
+    def after_batch(self):
+        if not self.training: return
+        if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize(self.dls.device)
+        self.times.append(time.perf_counter())
+        if len(self.times) > self.n: raise CancelFitException()
+
+VALID_SHARE = 1 / 3   # a validation batch, as a share of a training step: a forward pass without the backward pass
+
+def estimate_seconds(
+    learn:Learner,   # the learner about to train
+    epochs:int,      # the epochs it will train
+    batches:int=3,   # training steps timed, after one warm-up step
+) -> float:
+    "Seconds `learn` will take to train `epochs` epochs, validation included, timed on a few of its own steps; the learner is left as it was"
+    weights = deepcopy(learn.model.state_dict())
+    opt = deepcopy(learn.opt.state_dict()) if learn.opt is not None else None
+    cb = _StepTimes(batches)
+    try:
+        with random_state_kept(learn), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-9, cbs=cb)
+    finally:
+        learn.model.load_state_dict(weights)
+        if opt is None: learn.opt = None
+        else: learn.opt.load_state_dict(opt)
+    if len(cb.times) < 2: return float('nan')          # a loader of one batch: nothing to time between steps
+    step = (cb.times[-1] - cb.times[0]) / (len(cb.times) - 1)
+    return epochs * step * (len(learn.dls.train) + VALID_SHARE * len(learn.dls.valid))
+
+def say_estimate(seconds:float, what:str, device=None) -> str:
+    "Print (and return) one line: about how long `what` will take on this machine, named with its processor class or GPU and its precision"
+    dev = pick_device(device, quiet=True)
+    where = f"this GPU ({torch.cuda.get_device_name(dev)}, {precision(dev)})" if dev.type == 'cuda' else f"this CPU ({cpu_class()}, {precision(dev)})"
+    t = 'under a minute' if not seconds >= 60 else f"about {seconds / 60:.0f} minutes" if seconds < 5400 else f"about {seconds / 3600:.1f} hours"
+    line = f"{what}: {t} on {where}, estimated from a few timed steps." if math.isfinite(seconds) else f"{what}: no estimate (too few batches to time)."
+    print(line)
+    return line

@@ -197,6 +197,7 @@ def notebook_learner(
     learn = chapter_learner(name, s, device=device, make=make)
     learn.settings = s
     print(describe_run(name, s))
+    if not s.sample: say_estimate(estimate_seconds(learn, s.epochs), f"Training it for {s.epochs} epoch{'s' if s.epochs > 1 else ''}", device)
     return learn
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
@@ -319,6 +320,8 @@ def train_chapter_model(
         move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
     learn = chapter_learner(name, s, run, device, cbs)
     start, history = resume(learn, run)
+    if is_main() and not s.sample:                # before the wait, how long it will be (each process trains 1/world_size of the data)
+        say_estimate(estimate_seconds(learn, s.epochs - start) / s.world_size, f"{name}: {s.epochs - start} epoch(s)", device)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
     hist = train(learn, s, run, start, history, device)

@@ -14,6 +14,8 @@ def machine_with(monkeypatch):
     "machine_with(cuda, **env): a machine with or without CUDA, outside nbdev-test, with only the mode variables given set"
     def make(cuda:bool, **env):
         monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+        if cuda: monkeypatch.setattr(torch.cuda, 'get_device_name', lambda d=None: 'NVIDIA H200')
+        if cuda: monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda d=None: (9, 0))
         for k in ('IN_TEST', SAMPLE_ENV, MODE_ENV): monkeypatch.delenv(k, raising=False)
         for k, v in env.items(): monkeypatch.setenv(k, v)
         machine._noticed.clear()
@@ -107,8 +109,11 @@ def test_a_notebook_training_cell_gets_the_settings_of_its_mode(machine_with, mo
     machine_with(cuda, **env)
     got = {}
     monkeypatch.setattr(rp, 'chapter_learner', lambda name, s, run=None, device=None, cbs=None, make=None: got.update(s=s, make=make) or type('L', (), {})())
+    monkeypatch.setattr(rp, 'estimate_seconds', lambda learn, epochs, batches=3: got.update(estimated=epochs) or 150.)
     learn = rp.notebook_learner('resnet50', CHAPTER_MODELS['resnet18'].make)
     assert got['s'] == mode_settings('resnet50', mode).as_run() == learn.settings and got['make'] is CHAPTER_MODELS['resnet18'].make
     said = capsys.readouterr().out
     assert {'reduced': 'reduced version', 'full': "the chapter's recipe", 'sample': 'on the sample'}[mode] in said, said
     assert rp.n_epochs(20) == learn.settings.epochs == {'reduced': 5, 'full': 20, 'sample': 1}[mode]   # the cell's n_epochs(20) agrees with its data
+    if mode == 'sample': assert 'estimated' not in got and 'minutes on this' not in said   # seconds: no estimate to wait for
+    else: assert got['estimated'] == learn.settings.epochs and 'about 2 minutes on this' in said, said
