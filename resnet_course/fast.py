@@ -32,8 +32,8 @@ __all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOAL
            'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
            'ProgressiveResize', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key', 'chapter_reference',
            'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target',
-           'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'ablation',
-           'ablation_table', 'plot_speedruns']
+           'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table',
+           'ablation', 'ablation_table', 'plot_speedruns']
 
 # %% ../nbs/34_fast.ipynb #c301be28
 def _sync(device=None):
@@ -546,6 +546,34 @@ def machines_of(runs:list) -> list:
 def seed_table(runs:list) -> pd.DataFrame:
     "One row per seed: top-1 (and with TTA where the recipe scores it), training seconds, epochs, and the cache's seconds, which training does not count"
     return pd.DataFrame([{'seed': x['recipe']['seed'], **x['result'], 'epochs': len(x['history']), 'cache s (not counted)': x['data s']} for x in runs])
+
+# %% ../nbs/34_fast.ipynb #goal-table
+def _missed_by(s:dict, t:SpeedTarget) -> str:
+    "How far the worst seed is from target `t`: in points of top-1 and in seconds"
+    short = []
+    if not t.met(s['worst top-1 %'], 0): short.append(f"{t.top1 - s['worst top-1 %']:.2f} points short" if s['worst top-1 %'] < t.top1 else "not above it")
+    if s['worst training s'] > t.seconds: short.append(f"{s['worst training s'] - t.seconds:,.0f} s over ({s['worst training s'] / t.seconds:.2f} times the time)")
+    return '; '.join(short)
+
+def goal_table(
+    folder=None,        # the recipes' folder (default: results/cpu/speedrun)
+    recipes=None,       # names of `CPU_RECIPES` (default: all)
+) -> pd.DataFrame:
+    "One row per machine and CPU recipe with kept runs: the chapter reference timed there, the recipe's worst seed, its ratio to the reference, its goal, met or missed by how much"
+    folder, rows = Path(folder or results_root()/'cpu'/'speedrun'), []
+    for name in (recipes or CPU_RECIPES):
+        for m in machines_of(kept_runs(folder/name, name)):
+            runs, ref, t = kept_runs(folder/name, name, machine=m), reference_for(m, folder), speed_target(name, m, folder)
+            s = seed_summary(runs, t)
+            row = {'processor class': m.get('cpu class', m.get('gpu')), 'processor': m.get('processor', ''), 'recipe': name,
+                   'seeds': len(runs), 'worst top-1 %': s['worst top-1 %'], 'mean top-1 %': s['top-1 % mean'], 'spread (points)': s['top-1 % spread'],
+                   'worst training s': s['worst training s'], 'chapter recipe s': None if ref is None else round(reference_seconds(ref), 1)}
+            row['ratio'] = '' if ref is None else f"1/{reference_seconds(ref) / s['worst training s']:.1f}"
+            goal = SPEED_GOALS[RECIPE_GOALS[name]]
+            row['goal'] = f"{'above ' if goal.above else ''}{goal.top1}% in 1/{round(1 / goal.fraction)}"
+            row['verdict'] = 'no reference timed there' if t is None else 'met' if s['met'] else f"missed: {_missed_by(s, t)}"
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/34_fast.ipynb #b0195b33
 ABLATION = {   # each lever: the recipe with that one thing changed
