@@ -1,0 +1,71 @@
+"""The training pipeline's own facts, each checked where a realistic bug would break it: the results row's columns, the
+speed run's loss and phase schedule, the reuse rule's defaults, and resume's optimiser state. Each test runs in seconds on
+the sample, in this process, on the CPU."""
+import json
+from dataclasses import replace
+import pytest, torch
+from fastai.vision.all import Callback, LabelSmoothingCrossEntropyFlat, set_seed
+
+@pytest.fixture(scope='module')
+def quick_fcn(tmp_path_factory):
+    "One `reproduce` of the FCN on the sample: its results table and its record"
+    from resnet_course.reproduce import reproduce
+    out = tmp_path_factory.mktemp('quick')
+    df = reproduce('fcn', sample=True, out=out, device='cpu')
+    rec = json.loads(next(out.glob('runs/fcn-*/record.json')).read_text())
+    return df, rec
+
+def test_top5_column_is_top5(quick_fcn):
+    "The results row's top-5 is the last epoch's top-5 accuracy, not its top-1 (on the sample an untrained net's two differ)"
+    df, rec = quick_fcn
+    last = rec['history'][-1]
+    assert rec['row']['top-5 %'] == round(100 * last['top_k_accuracy'], 1) and rec['row']['top-1 %'] == round(100 * last['accuracy'], 1)
+    assert last['top_k_accuracy'] != last['accuracy'], 'the sample should tell top-5 from top-1'
+    assert df['top-5 %'].iloc[-1] == rec['row']['top-5 %']
+
+class Seen(Callback):
+    "What the learner trained with: its loss function, and the image size of each epoch's first training batch"
+    def before_fit(self): self.loss, self.sizes = self.learn.loss_func, []
+    def before_batch(self):
+        if self.training and self.iter == 0: self.sizes.append(self.xb[0].shape[-1])
+
+TOY = dict(model='fcn', presize=56, bs=32, tta=False)
+
+def test_speed_run_trains_with_its_label_smoothing_and_phases():
+    "A recipe's label smoothing reaches the loss, and each multi-epoch phase starts at its own epoch"
+    from resnet_course.fast import SpeedRun, speed_run
+    r, seen = SpeedRun(phases=((2, 32), (2, 48)), label_smoothing=0.3, **TOY), Seen()
+    rec = speed_run(r, sample=True, device='cpu', cbs=[seen], progress=False)
+    assert isinstance(seen.loss, LabelSmoothingCrossEntropyFlat) and seen.loss.func.eps == 0.3, seen.loss
+    assert seen.sizes == [32, 32, 48, 48], seen.sizes
+    assert rec['recipe']['label_smoothing'] == 0.3 and len(rec['history']) == 4
+
+def test_reuse_keeps_stored_settings_over_defaults(tmp_path):
+    "`defaults` only fill settings an older entry lacks: a stored value that differs from its default is not overridden"
+    from resnet_course.files import reuse_or_make
+    store, calls = tmp_path/'s.json', []
+    make = lambda: calls.append(1) or {'top-1 %': 50.0 + len(calls)}
+    first = reuse_or_make(store, {'epochs': 3, 'size': 64}, make, defaults={'size': 128})
+    assert reuse_or_make(store, {'epochs': 3, 'size': 64}, make, defaults={'size': 128}) == first and len(calls) == 1   # reused
+    reuse_or_make(store, {'epochs': 3, 'size': 128}, make, defaults={'size': 128})   # the default's own value: another run
+    assert len(calls) == 2
+    old = tmp_path/'old.json'   # an entry made before `size` existed reads as having the default
+    old.write_text(json.dumps([{'settings': {'epochs': 3}, 'result': {'top-1 %': 40.0}}]))
+    assert reuse_or_make(old, {'epochs': 3, 'size': 128}, make, defaults={'size': 128}) == {'top-1 %': 40.0} and len(calls) == 2
+
+def test_resume_puts_back_the_optimiser_state(tmp_path):
+    "After `resume`, the optimiser holds the state saved after the last finished epoch, on its parameters, not a fresh one"
+    from resnet_course.reproduce import chapter_settings, chapter_learner, resume, SaveProgress
+    from resnet_course.records import RunFolder
+    from resnet_course.learner import EpochHistory
+    s = replace(chapter_settings('fcn', sample=True), epochs=1).as_run()
+    run = RunFolder(tmp_path, 'fcn', s)
+    learn, hist = chapter_learner('fcn', s, run, 'cpu'), EpochHistory()
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, cbs=[hist, SaveProgress(run, hist)])
+    saved = learn.opt.state_dict()['state']
+    again = chapter_learner('fcn', s, run, 'cpu')
+    assert resume(again, run)[0] == 1
+    got = again.opt.state_dict()['state']
+    tensors = lambda st: [(i, k, v) for i, d in enumerate(st) for k, v in d.items() if isinstance(v, torch.Tensor)]   # fastai: one dict per parameter
+    assert tensors(saved) and len(tensors(got)) == len(tensors(saved))
+    for (i, k, a), (_, _, b) in zip(tensors(saved), tensors(got)): assert torch.equal(a, b), (i, k)
