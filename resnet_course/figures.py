@@ -1,4 +1,4 @@
-"""Degradation with depth, the loss landscape, the gradients that reach each layer and the activations that pass through it: the chapter's borrowed figures and the reasons behind them, recomputed with the course's own nets on real images.
+"""Degradation with depth, the loss landscape, the gradients that reach each layer and the activations that pass through it: the chapter's borrowed figures, and measurements that bear on the reasons behind them, recomputed with the course's own nets on real images.
 
 Docs: https://resnet-course.github.io/resnet_course/figures.html.md"""
 
