@@ -6,10 +6,13 @@ Settings such as 128 px, 5 epochs or batch size 128 carry no such unit and are n
 is backed when one of these holds:
 
   (a) a code cell of the same notebook shows it in its saved output: the same value at the prose's precision, with a
-      compatible unit (a number in a table takes the unit of its column; an accuracy column's 0.757 backs 75.7%);
+      compatible unit (a number in a table takes the unit of its column; an accuracy column's 0.757 backs 75.7%; a
+      one-digit number, which matches almost anything rounded, only as printed: "3 points" by "3 points", not "2.8");
       README.md is backed by the outputs of nbs/index.ipynb, from which it is generated;
-  (b) a code cell of the same notebook asserts it: the literal sits in an `assert` or a `test_*`/`assert_*` call,
-      or in a variable such a check compares (`claimed = 71.8` ... `test_close(rec['top-1 %'], claimed)`);
+  (b) a code cell next to it (the run of code cells just before or after its markdown cell) asserts it: the literal
+      is compared in an `assert` or a `test_*`/`assert_*` call, or is the value of a variable such a check compares
+      (`claimed = 71.8` ... `test_close(rec['top-1 %'], claimed)`); literals that index or size something, and 0 and 1,
+      back nothing;
   (c) nbs/facts.yml lists it, with its source: a number from outside the course (the book, a paper, a leaderboard)
       or one that defines rather than measures (a goal, a threshold, arithmetic on definitions).
 
@@ -280,8 +283,11 @@ def _close(x:float, v:float, decimals:int) -> bool:
 
 def shown(n:Num, o:Num) -> bool:
     """Whether output number `o` shows prose number `n`: the same value at the prose's precision, in a compatible unit
-    (a bare number, whose unit the output does not say, only where the prose number has three significant digits or more)"""
+    (a bare number, whose unit the output does not say, only where the prose number has three significant digits or more;
+    a one-digit number only as the same number, unit and precision)"""
     if o.cls == 'estimate': return False
+    if n.sig == 1 and (o.decimals > n.decimals or o.factor != n.factor or o.cls != n.cls):
+        return False   # one significant digit (3 points, one second) matches almost anything rounded: only the same number, unit and precision
     if o.cls == n.cls or (o.cls is None and n.sig >= 3):
         x = o.value * o.factor / n.factor if n.cls in ('time', 'memory') and o.cls == n.cls else o.value
         return _close(x, n.value, n.decimals)
@@ -365,8 +371,17 @@ def asserted_values(sources:list, page:list=None) -> list:
         for a in ast.walk(t):
             if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.value is not None:
                 targets = a.targets if isinstance(a, ast.Assign) else [a.target]
-                if any(isinstance(tg, ast.Name) and tg.id in names for tg in targets): values += _literal_numbers(a.value)
+                if any(isinstance(tg, ast.Name) and tg.id in names for tg in targets) and _claim(a.value): values += _literal_numbers(a.value)
     return values
+
+def _claim(node:ast.AST) -> bool:
+    "Whether an assigned value reads as claimed numbers: one number (claimed = 71.8), or a dict of non-integer numbers"
+    if isinstance(node, ast.UnaryOp): node = node.operand
+    if isinstance(node, ast.Constant): return isinstance(node.value, (int, float, str)) and not isinstance(node.value, bool)
+    if isinstance(node, ast.Dict):
+        vals = [v.operand if isinstance(v, ast.UnaryOp) else v for v in node.values]
+        return bool(vals) and all(isinstance(v, ast.Constant) and isinstance(v.value, float) for v in vals)
+    return False
 
 def asserted(n:Num, values:list) -> bool:
     "Whether a checked literal of `values` reads `n` (0 and 1, which bound and index everything in code, back nothing)"
@@ -523,9 +538,16 @@ def report(findings:list) -> str:
             "or, if it comes from outside the course or defines rather than measures, add it to nbs/facts.yml with its source.\n"
             "page | cell | number | unit | context\n" + table(bad))
 
+def unused_facts(findings:list, facts:list) -> list:
+    "Registry entries that back no number on any page: the prose they were for has changed"
+    used = {f.backed_by for f in findings}
+    return [f for f in facts if f'facts.yml: {f.what}' not in used]
+
 if __name__ == '__main__':
     args = [a for a in sys.argv[1:] if not a.startswith('--')]
     found = scan(only=args or None)
     if '--all' in sys.argv: print(table(found)); sys.exit(0)
     print(report(found))
+    if not args:
+        for f in unused_facts(found, load_facts()): print(f'note: nbs/facts.yml lists {f.value:g} {f.unit} ({f.what}), which no page uses now')
     sys.exit(1 if unbacked(found) else 0)

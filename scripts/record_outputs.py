@@ -177,7 +177,11 @@ def saved(rc:RecordCell) -> list:
     "The outputs saved in the notebook for cell `rc`"
     return next(c for c in _cells(NBS/rc.notebook) if c.get('id') == rc.cell)['outputs']
 
-def _values(outputs:list) -> list: return [n.value for n in output_numbers(outputs)]
+def _values(outputs:list) -> list:
+    "The numbers `outputs` show: what was printed first (nbdev saves it so; Jupyter interleaves it with displays), then each display"
+    printed = ''.join(''.join(o.get('text', '')) for o in outputs if o.get('output_type') == 'stream')
+    shown = [o for o in outputs if o.get('output_type') != 'stream']
+    return [n.value for n in output_numbers([{'output_type': 'stream', 'text': printed}] + shown)]
 
 def stale(rc:RecordCell, results:Path=NBS/'results') -> str | None:
     "None if the saved output of `rc` shows what its records give now; else a line saying what differs"
