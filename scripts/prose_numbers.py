@@ -7,7 +7,8 @@ is backed when one of these holds:
 
   (a) a code cell of the same notebook shows it in its saved output: the same value at the prose's precision, with a
       compatible unit (a number in a table takes the unit of its column; an accuracy column's 0.757 backs 75.7%; a
-      one-digit number, which matches almost anything rounded, only as printed: "3 points" by "3 points", not "2.8");
+      whole number with one significant digit, which almost anything rounds to, only as the same number in the same
+      unit: "3 points" by "3.0 points", not by "2.8 points");
       README.md is backed by the outputs of nbs/index.ipynb, from which it is generated;
   (b) a code cell next to it (the run of code cells just before or after its markdown cell) asserts it: the literal
       is compared in an `assert` or a `test_*`/`assert_*` call, or is the value of a variable such a check compares
@@ -23,7 +24,7 @@ usage: python scripts/prose_numbers.py [PAGE ...]    print the unbacked numbers 
        python scripts/prose_numbers.py --all          every measured-looking number, and what backs it
 """
 from __future__ import annotations
-import ast, json, re, sys
+import ast, functools, json, re, sys
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -284,10 +285,10 @@ def _close(x:float, v:float, decimals:int) -> bool:
 def shown(n:Num, o:Num) -> bool:
     """Whether output number `o` shows prose number `n`: the same value at the prose's precision, in a compatible unit
     (a bare number, whose unit the output does not say, only where the prose number has three significant digits or more;
-    a one-digit number only as the same number, unit and precision)"""
+    a whole number with one significant digit only as the same number in the same unit)"""
     if o.cls == 'estimate': return False
-    if n.sig == 1 and (o.decimals > n.decimals or o.factor != n.factor or o.cls != n.cls):
-        return False   # one significant digit (3 points, one second) matches almost anything rounded: only the same number, unit and precision
+    if n.sig == 1 and n.decimals == 0:   # 3 points, one second, 20%: matched by almost anything rounded; only the same number and unit
+        return o.cls == n.cls and o.factor == n.factor and o.value == n.value
     if o.cls == n.cls or (o.cls is None and n.sig >= 3):
         x = o.value * o.factor / n.factor if n.cls in ('time', 'memory') and o.cls == n.cls else o.value
         return _close(x, n.value, n.decimals)
@@ -353,25 +354,31 @@ def _checked_literals(node:ast.AST) -> list:
 def _code(source:str) -> str:
     return '\n'.join(l for l in source.splitlines() if not l.lstrip().startswith(('%', '!')))
 
-def _trees(sources:list) -> list:
-    out = []
-    for s in sources:
-        try: out.append(ast.parse(_code(s)))
-        except SyntaxError: pass
+@functools.lru_cache(maxsize=None)
+def _tree(source:str):
+    try: return ast.parse(_code(source))
+    except SyntaxError: return None
+
+def _trees(sources:list) -> list: return [t for s in sources if (t := _tree(s)) is not None]
+
+def claimed(sources:list) -> dict:
+    "{name: numbers} for the variables that the code `sources` set to claimed numbers (claimed = 71.8)"
+    out = {}
+    for t in _trees(sources):
+        for a in ast.walk(t):
+            if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.value is not None and _claim(a.value):
+                for tg in (a.targets if isinstance(a, ast.Assign) else [a.target]):
+                    if isinstance(tg, ast.Name): out.setdefault(tg.id, []).extend(_literal_numbers(a.value))
     return out
 
-def asserted_values(sources:list, page:list=None) -> list:
-    """Numbers that the code `sources` check: literals compared in asserts and test calls, and the literal values
-    assigned, in `page`'s code (default: `sources`), to the variables those checks compare (claimed = 71.8)"""
+def asserted_values(sources:list, page=None) -> list:
+    """Numbers that the code `sources` check: literals compared in asserts and test calls, and the claimed numbers that
+    the page's code (`page`: its sources, or `claimed` of them; default `sources`) assigned to the variables those checks compare"""
     checks = [n for t in _trees(sources) for n in ast.walk(t)
               if isinstance(n, ast.Assert) or (isinstance(n, ast.Call) and CHECK_CALL.match(_call_name(n)))]
     values = [v for c in checks for v in _checked_literals(c.test if isinstance(c, ast.Assert) else c)]
-    names = {x.id for c in checks for x in ast.walk(c) if isinstance(x, ast.Name)}
-    for t in _trees(sources if page is None else page):
-        for a in ast.walk(t):
-            if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.value is not None:
-                targets = a.targets if isinstance(a, ast.Assign) else [a.target]
-                if any(isinstance(tg, ast.Name) and tg.id in names for tg in targets) and _claim(a.value): values += _literal_numbers(a.value)
+    claims = page if isinstance(page, dict) else claimed(sources if page is None else page)
+    for name in {x.id for c in checks for x in ast.walk(c) if isinstance(x, ast.Name)}: values += claims.get(name, [])
     return values
 
 def _claim(node:ast.AST) -> bool:
@@ -469,12 +476,13 @@ def check_notebook(path:Path, facts:list) -> list:
     cells = json.loads(path.read_text())['cells']
     code = [c for c in cells if c['cell_type'] == 'code']
     shown_nums = [n for c in code for n in output_numbers(c.get('outputs', []))]
+    claims = claimed(_sources(code))
     out = []
     for i, c in enumerate(cells):
         if c['cell_type'] != 'markdown': continue
         near = neighbours(cells, i)
         # the checks next to the prose, and what the variables they compare were set to anywhere on the page
-        checked = asserted_values(_sources(near), _sources(code))
+        checked = asserted_values(_sources(near), claims)
         out += check_text(path.name, c.get('id', '?'), ''.join(c['source']), shown_nums, checked, facts)
     return out
 
