@@ -32,7 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 FACTS = NBS/'facts.yml'
-README = ROOT/'README.md'
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Numbers and their units
@@ -43,8 +42,6 @@ BEFORE = r'(?<![\w.,/:#@\\-])(?<![A-Za-z]-)'
 WORD_NUMBERS = {w: i for i, w in enumerate('zero one two three four five six seven eight nine ten eleven twelve thirteen '
                                            'fourteen fifteen sixteen seventeen eighteen nineteen twenty'.split())}
 WORD_NUMBERS.update(thirty=30, forty=40, fifty=50, sixty=60, seventy=70, eighty=80, ninety=90, hundred=100)
-TIME = {'ms': .001, 'millisecond': .001, 's': 1, 'sec': 1, 'second': 1, 'min': 60, 'minute': 60, 'h': 3600, 'hr': 3600,
-        'hour': 3600, 'day': 86400}
 # unit pattern -> (class, factor to the class's base unit); a unit must end the number's word
 UNITS = [
     (r'\s?%|\s(?:per ?cent|percent)\b',                                              'percent', 1),
@@ -72,7 +69,7 @@ class Num:
     text: str
     value: float
     decimals: int
-    cls: str | None = None          # percent, points, time, speed, memory, ratio, fraction (an accuracy as 0.757), or None
+    cls: str | None = None          # percent, points, time, speed, memory, ratio, share (1/N), fraction (an accuracy as 0.757), or None
     factor: float = 1               # for time and memory: the unit in seconds or bytes
     start: int = 0
     end: int = 0
@@ -113,15 +110,13 @@ def header_unit(header:str) -> tuple:
     return None, 1
 
 NUM_RE = re.compile(BEFORE + r'(' + NUM + r')')
-RANGE_BEFORE = re.compile(BEFORE + r'(' + NUM + r')(\s?%?\s*(?:to|or|and|–|—|-)\s*|,\s)$')
 MMSS = re.compile(r'(?<![\d:])(\d{1,2}):(\d\d)(?![\d:])')
 FRACTION = re.compile(r'(?<![\w.])1/(' + NUM + r')(?![\w/])')
 
 def numbers(text:str, col:str='') -> list:
     "Every number of `text` with its unit, where it has one; a bare number takes the unit of its table column `col`"
-    found, taken = [], set()
+    found = []
     for m in NUM_RE.finditer(text):
-        if m.start() in taken: continue
         if text[m.end():m.end() + 1].isdigit() or re.match(r'[x×]\d', text[m.end():m.end() + 2]): continue   # 3x3, 64x64
         n = _num(m.group(1), m.start(), m.end())
         n.cls, n.factor = unit_at(text, m.end())
@@ -172,7 +167,7 @@ def readable(md:str) -> str:
     return md
 
 def table_columns(md:str) -> list:
-    "For each markdown pipe table in `md`: (start, end, list of (cell start, cell end, header text)) per body cell"
+    "(cell start, cell end, its column's header) for every body cell of every markdown pipe table in `md`"
     out = []
     lines = md.split('\n')
     pos, starts = 0, []
@@ -403,7 +398,7 @@ class Fact:
     unit: str
     what: str
     source: str
-    pages: list = field(default_factory=list)     # notebooks (without .ipynb) or README; empty: any page
+    pages: list = field(default_factory=list)     # notebook names without .ipynb ('index' for the home page and README.md); empty: any page
     near: str = ''                                # a phrase within the same paragraph, where the same value means something else elsewhere
     cls: str = None
     factor: float = 1
