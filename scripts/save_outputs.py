@@ -246,16 +246,12 @@ if __name__ == '__main__':
         for nb, (flags, why) in stale.items(): print(f'{nb}' + (f' (--flags "{flags}")' if flags else '') + ': ' + '; '.join(why))
         if not stale: print('No saved output is stale.')
         if args.list or not stale: sys.exit(0)
-        import torch
-        gpu = torch.cuda.is_available()
-        by_flags = {}
-        for nb, (flags, _) in stale.items():
-            if not gpu and set(flags.split()) & {'gpu', 'full'}:
-                print(f'{nb}: its GPU cells read a changed record; on a GPU machine: python scripts/save_outputs.py nbs/{nb} --flags "{flags}"')
-                flags = ' '.join(f for f in flags.split() if f not in ('gpu', 'full'))
-            by_flags.setdefault(flags, []).append(ROOT/'nbs'/nb)
-        runs = list((v, k) for k, v in by_flags.items())
-        nbs = [nb for v, _ in runs for nb in v]
+        for nb, (flags, _) in stale.items():   # cells flagged slow, full or gpu run only when asked: they train for long, or need a GPU
+            if (extra := set(flags.split()) - set(args.flags.split())):
+                where = ' on a GPU machine' if extra & {'gpu', 'full'} else ''
+                print(f'{nb}: cells flagged {" ".join(sorted(extra))} read a changed record; to refresh them{where}: python scripts/save_outputs.py nbs/{nb} --flags "{flags}"')
+        nbs = [ROOT/'nbs'/nb for nb in stale]
+        runs = [(nbs, args.flags)]
     failed = []
     if not args.no_run:
         for batch, flags in runs: failed += run_all(batch, flags, args.timeout, args.workers)
