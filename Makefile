@@ -9,7 +9,7 @@ ARGS ?=
 # Extra requirements installed with the course, e.g. exact torch pins (CI uses the builds on its disk).
 PINS ?=
 
-.PHONY: setup data browser graphviz reproduce speedrun-cpu full-run full-run-models full-run-resnet50 full-run-bench full-run-speedrun full-run-exercises full-run-pages gpu-smoke cpu-run test check-clean docs readme clean-nbs export outputs
+.PHONY: setup data browser graphviz reproduce speedrun-cpu full-run full-run-models full-run-resnet50 full-run-bench full-run-speedrun full-run-exercises full-run-pages gpu-smoke cpu-run test check-clean docs readme clean-nbs export outputs outputs-stale
 # The venv is built once, then again only when pyproject.toml's content (or PINS) changes: its marker holds their checksum,
 # so a fresh checkout's timestamps, or a file rewritten with the same content, reinstall nothing. The venv's Jupyter kernel is
 # named python3 with display name python3, as nbdev-clean writes it into the notebooks: then JupyterLab does not mark a
@@ -130,9 +130,16 @@ test: data browser graphviz
 	$(BIN)/python scripts/run_tests.py
 
 # Runs every notebook and saves its outputs (what readers of the site see), clearing those of sample training; fails,
-# naming them, if a cell meant to show something keeps no output.
+# naming them, if a cell meant to show something keeps no output. Each notebook's run notes the records it reads:
+# nbs/results/outputs.json keeps a digest of each (commit it with the notebooks).
 outputs: data graphviz
 	$(BIN)/python scripts/save_outputs.py
+
+# Reruns only the notebooks whose saved outputs may be stale: a record they read changed (or appeared) since their
+# outputs were saved, their reads were never recorded, or a saved output no longer shows what its record gives.
+# ARGS=--list names them and why, and runs nothing.
+outputs-stale: data graphviz
+	$(BIN)/python scripts/save_outputs.py --stale $(ARGS)
 
 # What nbdev's own CI checks: after nbdev-clean and nbdev-export, git sees no change.
 check-clean: setup
