@@ -32,7 +32,7 @@ __all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 
            'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory', 'check_cache_folder',
            'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume', 'SaveProgress', 'train',
            'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model', 'default_out',
-           'print_summary', 'reproduce']
+           'print_summary', 'log_timing', 'reproduce']
 
 # %% ../nbs/32_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -352,14 +352,23 @@ def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
               f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs}), the fast data path with a crop augmentation,\n"
               f"bf16 where the CPU has it.\n"
               f"The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs), so expect a few points less\n"
-              f"here, many more for ResNet50. The course's 2-core runs: ResNet18 71.8% at 64 px, 74.3% at 128 px\n"
-              f"(book 75.7%). For the chapter's recipe: --full (hours on a CPU), or a GPU.")
+              f"here, many more for ResNet50; the Results page shows the course's own runs beside the book's.\n"
+              f"For the chapter's recipe: --full (hours on a CPU), or a GPU.")
     if mode == 'sample':
         print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
               f"{SAMPLE.epochs} epoch):\n"
               f"they show that every step runs, not how good the models are.\n"
               f"The same code's real results, on the full data, from a 2-core CPU and from GPUs, are on\n"
               f"the Results page (nbs/results.ipynb, or results.html on the site) and in nbs/results/cpu/.")
+
+def log_timing(out:Path, mode:str, seconds:dict, device=None):
+    "Add this run's wall time per model (seconds, setup and caches included; a model found finished takes only its check) to `out/timings.json`"
+    path, entry = Path(out)/'timings.json', {'mode': mode, 'seconds': {k: round(v, 1) for k, v in seconds.items()},
+                                             'total s': round(sum(seconds.values()), 1), **provenance(device)}
+    try: old = json.loads(path.read_text()) if path.exists() else []
+    except (ValueError, UnicodeDecodeError): old = []                 # a damaged log is started afresh: it holds no result
+    atomic_write(path, json.dumps((old if isinstance(old, list) else []) + [entry], indent=1))
+    return entry
 
 def reproduce(
     models:str|list=','.join(CHAPTER_MODELS), # models to train, comma-separated
@@ -387,15 +396,18 @@ def reproduce(
     aug = ('fastai' if pick_device(device).type == 'cuda' else 'crop') if fast else None    # the chapter's augmentation where it is cheap
     jobs = [(n, mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
     preflight(jobs, out, device)
+    seconds = {}
     with folder_lock(out) if is_main() else nullcontext():
         if is_main(): remove_stale_temps(out)
         for i, (name, s) in enumerate(jobs):
+            t = time.perf_counter()
             r = s.as_run()
             if is_main(): print(f"[{i+1}/{len(jobs)}] {name}: {r.epochs} epoch(s) at {r.size} px, batch size {r.bs}" + (' on the sample' if s.sample else '')
                                 + (' from the fast data path' if s.fast else '') + (f' per process, {r.world_size} processes' if r.world_size > 1 else '')
                                 + (' (reduced)' if recipe_label(name, s) == 'reduced' else ''))
             train_chapter_model(name, s, out, device, cbs, lr_find)
-            if is_main(): df = rebuild_results(out, order=list(CHAPTER_MODELS))
+            if is_main(): df = rebuild_results(out, order=list(CHAPTER_MODELS)); seconds[name] = time.perf_counter() - t
+        if is_main(): log_timing(out, mode, seconds, device)
         barrier()
     if not is_main(): return None
     print_summary(df[df.run.isin([s.key for _, s in jobs])], out, mode)
