@@ -6,7 +6,8 @@
     button.setAttribute('aria-expanded', open ? 'true' : 'false');
   });
 
-  // A link to a heading inside a folded answer (a search hit, say) opens the fold, so that the page can scroll to it.
+  // A link to a heading inside a folded answer (a search hit, say) opens the fold, so that the page can scroll to it
+  // (Chromium does this by itself; browsers that do not get it here).
   function openFoldsAround() {
     var target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
     for (var el = target; el; el = el.parentElement) if (el.tagName === 'DETAILS') el.open = true;
