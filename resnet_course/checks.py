@@ -47,7 +47,7 @@ def _right(message:str) -> Verdict: return Verdict('right', message)
 
 def _wrong(case:str, problem:str, hint:str='') -> Verdict:
     "The first case that differs, what differs, and a hint if the mistake is a known one"
-    return Verdict('wrong', f'{case}: {problem}' + (f'. {hint[0].upper()}{hint[1:]}' if hint else ''))
+    return Verdict('wrong', f"{case}: {problem.rstrip('.')}" + (f'. {hint[0].upper()}{hint[1:]}' if hint else ''))
 
 def _call(f, *args):
     "(what `f(*args)` returned, None), or (None, what it raised, in one line)"
