@@ -7,7 +7,9 @@ nothing, ever), then renders each processed notebook to HTML with nbconvert's HT
 honours the Quarto cell options that nbdev leaves in (echo, output, include), and adds a sidebar in the
 order of nbs/sidebar.yml, previous and next links in that order, and a search box over an index of every
 page's text (search-index.js, built here). The site loads nothing from the network: the pages use no math,
-so no MathJax, and nothing else from a CDN either. On a narrow screen the sidebar folds behind a button.
+so no MathJax, and nothing else from a CDN either. On a narrow screen the sidebar folds behind a button. Answers that
+the notebooks fold for Quarto (a collapsed callout, opened and closed in markdown cells of their own) fold here too, in a
+<details> element.
 
 usage: python scripts/build_site.py [--out _site]    build the site (changes no tracked file)
        python scripts/build_site.py --readme-only    rewrite README.md from nbs/index.ipynb
@@ -66,6 +68,37 @@ class QuartoCellOptions(Preprocessor):
                 c.metadata.setdefault('jupyter', {})['source_hidden'] = opts.get('echo') == 'false'
                 c.metadata['transient'] = {'remove_source': opts.get('echo') == 'false' or not c.source}
             cells.append(c)
+        nb.cells = cells
+        return nb, resources
+
+# A collapsed Quarto callout, as the questionnaire and the exercises fold their answers: a markdown cell holding only
+# `::: {.callout-tip collapse="true" title="Show the answer"}`, the answer's cells, and a markdown cell holding only `:::`.
+# Quarto folds it natively, its fences spanning cells; nbconvert would print the fences, so they become <details> here.
+FENCE = re.compile(r'^:::+\s*(\{.*\})?\s*$')
+TITLE = re.compile(r'\btitle="([^"]*)"')
+
+def fold_cell(html:str):
+    "A raw cell that the template writes out as it is (see its rawcell block): half of a <details> element"
+    return nbformat.v4.new_raw_cell(html, metadata={'fold': True})
+
+class FoldAnswers(Preprocessor):
+    "Turn each collapsed callout's fences into the start and the end of a <details> element around the cells between them"
+    def preprocess(self, nb, resources):
+        page, cells, open_folds = resources.get('metadata', {}).get('name', 'a page'), [], 0
+        for c in nb.cells:
+            lines = c.source.strip().splitlines() if c.cell_type == 'markdown' else []
+            fences = [l for l in lines if FENCE.match(l)]
+            if not fences: cells.append(c); continue
+            if len(lines) > 1: raise ValueError(f"{page}: a markdown cell holds a ::: fence and other text ({lines[0][:60]!r}): give each fence a cell of its own")
+            attrs = FENCE.match(lines[0]).group(1)
+            if attrs is None:
+                if open_folds == 0: raise ValueError(f"{page}: a ::: closes a fold that was never opened: remove it, or open the fold before it")
+                open_folds -= 1; cells.append(fold_cell('</details>'))
+            elif 'collapse="true"' in attrs:
+                title = TITLE.search(attrs)
+                open_folds += 1; cells.append(fold_cell(f'<details class="answer"><summary>{escape(title.group(1) if title else "Show")}</summary>'))
+            else: raise ValueError(f"{page}: only collapsed callouts (collapse=\"true\") are built offline, not {lines[0]!r}")
+        if open_folds: raise ValueError(f"{page}: {open_folds} fold(s) opened with ::: are never closed: add a markdown cell holding ::: after the answer")
         nb.cells = cells
         return nb, resources
 
@@ -156,6 +189,7 @@ def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
     exporter = HTMLExporter(template_name='course', extra_template_basedirs=[str(TEMPLATE.parent)],
                             exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(QuartoCellOptions(), enabled=True)
+    exporter.register_preprocessor(FoldAnswers(), enabled=True)
     written, sections = [], []
     for name, nb in nbs.items():
         p = pages[name]

@@ -28,7 +28,10 @@ def test_one_module_per_notebook():
 # pieces -> models -> training (the learner and its speed options) -> records -> experiments -> command line.
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2, 'cache': 2.3, 'loaders': 2.6,
           'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7, 'beyond': 7,
-          'learner': 8, 'speed': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 11, 'cli': 12}
+          'learner': 8, 'speed': 8, 'records': 9, 'scaling': 9, 'reproduce': 10, 'figures': 10, 'exercises': 10, 'fast': 11, 'checks': 11, 'cli': 12}
+# The checkers of the learners' attempts (checks) use the models and the exercises' solutions as references; no module imports
+# them: only the exercise pages do, in notebook cells that are not exported.
+NOBODY_IMPORTS = {'checks'}
 MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference', 'beyond'}
 
 def course_imports(path:Path) -> set:
@@ -53,6 +56,7 @@ def import_problems(package:Path) -> list:
             if m not in LEVELS or dep not in LEVELS: continue
             if LEVELS[dep] >= LEVELS[m]: problems.append(f'{m} imports {dep}, which sits at the same level or above it in the data flow')
             if m in MODEL_MODULES and dep not in MODEL_MODULES: problems.append(f'the model module {m} imports {dep}: a model needs only layers and blocks')
+            if dep in NOBODY_IMPORTS: problems.append(f'{m} imports {dep}: only the exercise pages may, in cells that are not exported')
     return problems
 
 def test_imports_follow_the_data_flow():
@@ -63,6 +67,7 @@ def test_imports_follow_the_data_flow():
     ('loaders', 'from .resnet import resnet18', 'loaders imports resnet'),                 # the fast loaders depending on a model
     ('cache', 'from resnet_course.loaders import CachedDL', 'cache imports loaders'),     # a layer importing the one above it
     ('pooling', 'from .machine import pick_device', 'the model module pooling imports machine'),
+    ('cli', 'from .checks import check_answer', 'cli imports checks: only the exercise pages may'),     # above checks in the flow, still refused
 ])
 def test_the_import_direction_test_can_fail(tmp_path, module, line, problem):
     "Each kind of wrong import, added to a copy of the package, is reported by the same function the real test uses"

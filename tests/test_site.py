@@ -267,3 +267,68 @@ def test_jupyter_lists_the_notebooks_in_reading_order():
     numbered = [name for _, name in build_site.sidebar_entries(ROOT/'nbs'/'sidebar.yml') if name[:2].isdigit()]
     assert numbered == sorted(numbered), f'file names out of reading order: {numbered}'
     assert numbered[0].startswith('10_') and numbered[-1].startswith('60_'), numbered
+
+# Folded answers (issue 32): the questionnaire and the exercises fold each answer in a collapsed Quarto callout, whose fences
+# build_site.FoldAnswers turns into a <details> element. How many each page folds: every question's answer, every exercise's.
+FOLDED = {'20_questionnaire.ipynb': 22, '21_exercises.ipynb': 7}
+FOLD_OPEN = '::: {.callout-tip collapse="true" title="Show the answer"}'
+
+def folded(*sources):
+    "The cells FoldAnswers makes of markdown cells `sources` ('code:...' for a code cell), as (type, source) pairs"
+    import nbformat
+    cells = [nbformat.v4.new_code_cell(s[5:]) if s.startswith('code:') else nbformat.v4.new_markdown_cell(s) for s in sources]
+    nb, _ = build_site.FoldAnswers().preprocess(nbformat.v4.new_notebook(cells=cells), {'metadata': {'name': 'a page'}})
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+def test_fold_answers_turns_fences_into_details():
+    assert folded('**1. A question?**', FOLD_OPEN, 'The answer.', 'code:print(1)', ':::', 'After it.') == [
+        ('markdown', '**1. A question?**'), ('raw', '<details class="answer"><summary>Show the answer</summary>'),
+        ('markdown', 'The answer.'), ('code', 'print(1)'), ('raw', '</details>'), ('markdown', 'After it.')]
+    for cells, problem in (((FOLD_OPEN, 'The answer.'), 'never closed'), (('Text.', ':::'), 'never opened'),
+                           ((FOLD_OPEN + '\n\nThe answer.', ':::'), 'give each fence a cell of its own'),
+                           (('::: {.callout-note}', 'A note.', ':::'), 'only collapsed callouts')):
+        with pytest.raises(ValueError, match=problem): folded(*cells)
+
+def test_every_notebook_folds_cleanly():
+    "Each notebook's fences pair up (Quarto would render a stray one as text, or swallow the rest of the page), and the two pages fold every answer"
+    import nbformat
+    for p in sorted((ROOT/'nbs').glob('*.ipynb')):
+        nb, _ = build_site.FoldAnswers().preprocess(nbformat.read(p, as_version=4), {'metadata': {'name': p.name}})
+        opened = sum(c.cell_type == 'raw' and c.source.startswith('<details') for c in nb.cells)
+        assert opened == FOLDED.get(p.name, 0), f'{p.name}: {opened} folded answers, expected {FOLDED.get(p.name, 0)}'
+        fences = [''.join(c['source']) for c in json.loads(p.read_text())['cells'] if ''.join(c['source']).startswith(':::')]
+        assert all(f in (FOLD_OPEN, ':::') for f in fences), f'{p.name}: a fence other than the course\'s: {fences}'
+
+ATTEMPTS = r"""return Array.from(document.querySelectorAll('.jp-CodeCell')).filter(c => /check_\w+\((my_\w+|'[^']+', \.\.\.)\)/.test(c.textContent))
+  .map(c => [!!c.closest('details'), (c.querySelector('.jp-OutputArea') || {textContent: ''}).textContent.trim()])"""
+
+def test_answers_are_folded_until_opened(site, browser):
+    """On the questionnaire and the exercises every answer is closed when the page opens and its content hidden; the questions
+    and the attempt cells stand outside the folds; a click on "Show the answer" shows it; a link into a fold opens it"""
+    out, _ = site
+    shots = ROOT/'screenshots'; shots.mkdir(exist_ok=True)
+    browser.set_window_size(1400, 1000)
+    for name, n in FOLDED.items():
+        page = build_site.front_matter_file(out, name)
+        browser.get(page.as_uri())
+        folds = browser.find_elements('css selector', 'main details.answer')
+        assert len(folds) == n, f'{page.name}: {len(folds)} folded answers, expected {n}'
+        assert [f.get_attribute('open') for f in folds] == [None] * n, f'{page.name}: an answer is open when the page opens'
+        assert {f.find_element('css selector', 'summary').text for f in folds} == {'Show the answer'}
+        contents = [f.find_elements('xpath', './*[not(self::summary)]') for f in folds]
+        assert all(contents) and not any(el.is_displayed() for els in contents for el in els), f'{page.name}: an answer is empty, or shows while folded'
+        attempts = browser.execute_script(ATTEMPTS)
+        assert attempts and all(not inside and shown.startswith('… Not attempted yet') for inside, shown in attempts), f'{page.name}: {attempts}'
+        fold = folds[11] if n > 11 else folds[4]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", fold)
+        fold.find_element('css selector', 'summary').click()
+        assert wait_for(lambda: all(el.is_displayed() for el in fold.find_elements('xpath', './*[not(self::summary)]'))), f'{page.name}: a click does not open the answer'
+        assert browser.save_screenshot(str(shots/f'folded-{page.stem}.png'))
+    browser.get(build_site.front_matter_file(out, '20_questionnaire.ipynb').as_uri())
+    questions = browser.execute_script(r"return Array.from(document.querySelectorAll('main strong')).filter(s => /^\d+\. /.test(s.textContent)).map(s => !!s.closest('details'))")
+    assert questions == [False] * FOLDED['20_questionnaire.ipynb'], 'every question is outside its fold'
+    answer12 = browser.find_elements('css selector', 'details.answer')[11].get_attribute('textContent')
+    assert 'The shortcut is changed as little as possible' in answer12, 'the twelfth fold holds the answer to question 12'
+    page = build_site.front_matter_file(out, '21_exercises.ipynb')
+    browser.get(page.as_uri() + '#On-this-CPU:-the-5-epoch-pair')      # a heading inside the label-smoothing fold, as a search hit links it
+    assert wait_for(lambda: browser.execute_script("return document.getElementById('On-this-CPU:-the-5-epoch-pair').closest('details').open")), 'a link into a fold leaves it closed'

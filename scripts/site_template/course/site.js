@@ -6,6 +6,16 @@
     button.setAttribute('aria-expanded', open ? 'true' : 'false');
   });
 
+  // A link to a heading inside a folded answer (a search hit, say) opens the fold, so that the page can scroll to it
+  // (Chromium does this by itself; browsers that do not get it here).
+  function openFoldsAround() {
+    var target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    for (var el = target; el; el = el.parentElement) if (el.tagName === 'DETAILS') el.open = true;
+    if (target) target.scrollIntoView();
+  }
+  window.addEventListener('hashchange', openFoldsAround);
+  openFoldsAround();
+
   var box = document.getElementById('site-search'), out = document.getElementById('search-results');
   var index = window.SEARCH_INDEX || [];
   if (!box || !out) return;
