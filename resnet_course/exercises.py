@@ -9,7 +9,7 @@ from __future__ import annotations
 import math, time
 from datetime import date
 from fastai.vision.all import *
-from .machine import hardware, versions, precision
+from .machine import hardware, versions, precision, synchronize
 from .files import reuse_or_make
 from .settings import sample_mode
 from .data import *
@@ -88,7 +88,7 @@ def benchmark_conv1x1(shapes=((64, 64, 32, 32, 128), (32, 256, 16, 16, 64), (16,
                       device='cpu', dtype=torch.float32, reps:int=10) -> pd.DataFrame:
     "Milliseconds per call of `conv1x1_einsum` and `F.conv2d` on each shape, and einsum's time relative to conv2d"
     dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    sync = lambda: synchronize(dev)                     # waits for this device's work (GPU 1's with 'cuda:1'), not the current GPU's
     rows = []
     for bs, ni, h, w, nf in shapes:
         x, wt = torch.randn(bs, ni, h, w, device=dev, dtype=dtype), torch.randn(nf, ni, 1, 1, device=dev, dtype=dtype)

@@ -381,7 +381,7 @@ def reproduce(
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
     out = Path(out) if out is not None else default_out(mode)
     init_distributed(pick_device(device))
-    aug = ('fastai' if pick_device(device).type == 'cuda' else 'crop') if fast else None    # the chapter's augmentation where it is cheap
+    aug = default_aug(pick_device(device)) if fast else None    # the chapter's augmentation where it is cheap
     jobs = [(n, mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
     preflight(jobs, out, device)
     with folder_lock(out) if is_main() else nullcontext():
