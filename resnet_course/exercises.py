@@ -11,11 +11,12 @@ from datetime import date
 from fastai.vision.all import *
 from .machine import hardware, versions, precision, synchronize
 from .files import reuse_or_make
-from .settings import sample_mode
+from .settings import sample_mode, RunSettings
 from .data import *
 from .learner import *
 from .pooling import *
 from .resnet import *
+from .reproduce import fit_resumable
 
 # %% auto #0
 __all__ = ['MNIST_WIDTHS', 'LEADERBOARD_128PX', 'LOSSES', 'mnist_pooled_net', 'mnist_flat_net', 'shuffle_quadrants',
@@ -155,8 +156,9 @@ def label_smoothing_runs(
                 dls = dls or get_data(URLs.IMAGENETTE_160, presize=160, size=size, bs=bs, sample=sample, device=device)
                 set_seed(42)
                 learn = get_learner(dls, resnet18(dls.c), device=device, loss_func=LOSSES[loss]() if LOSSES[loss] else None)
-                t = time.time(); learn.fit_one_cycle(ep, 3e-3)
+                s = RunSettings(presize=160, size=size, bs=bs, epochs=ep, sample=sample)
+                epochs = fit_resumable(learn, ep, 3e-3, 'resnet18-' + ('label-smoothing' if LOSSES[loss] else 'cross-entropy'), s)  # resumes a stopped run
                 return {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'leaderboard top-1 %': LEADERBOARD_128PX.get(ep),
-                        'minutes': round((time.time() - t) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
+                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
             rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train) if out is not None else train())})
     return pd.DataFrame(rows)[['epochs', 'loss', 'top-1 %', 'leaderboard top-1 %', 'minutes', 'hardware']]
