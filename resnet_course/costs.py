@@ -140,9 +140,9 @@ def estimated_seconds(
 
 def gpu_machines(
     two_cores:tuple,      # images/s of the chapter's loader on two CPU cores, at 128 and 224 px (the course's CPU benchmark)
+    resnet50,             # `resnet50(n_out)` makes the course's ResNet50, the model the H200 was timed with
 ) -> dict:
     "The T4 (on a two-core hosted kernel) and the H200 (from the course's calibration run) that the estimates assume"
-    from resnet_course.bottleneck import resnet50
     h200_flops = H200_CALIBRATION['resnet50 224 px images/s'] * 3 * 2 * layer_stats(resnet50(10), 224).macs.sum()
     slower = two_cores[1] / two_cores[0]                                   # the loader at 224 px against 128 px, as on two cores
     h200_loader = H200_CALIBRATION['chapter loader 128 px images/s']
@@ -178,15 +178,13 @@ GPU_TRAINING_CELLS = (
 
 def cell_estimates(
     machines:dict,          # name -> `GPUMachine`, e.g. from `gpu_machines`
+    makers:dict,            # model name -> `make(n_out)`, for the models of `cells` (e.g. from `CHAPTER_MODELS`)
     cells=None,             # `TrainingCell`s (default: `GPU_TRAINING_CELLS`)
 ) -> pd.DataFrame:
-    "Estimated minutes of each training cell on each machine (NaN where its loader is not modelled)"
-    from resnet_course.reproduce import CHAPTER_MODELS
-    from resnet_course.exercises import mnist_pooled_net
-    makers = {**{k: m.make for k, m in CHAPTER_MODELS.items()}, 'mnist': mnist_pooled_net}
+    "Estimated minutes of each training cell on each machine (NaN for a cell whose loader the estimate does not model)"
     rows = []
     for c in ifnone(cells, GPU_TRAINING_CELLS):
-        macs = layer_stats(makers[c.model](10), c.size, c_in=1 if c.model == 'mnist' else 3).macs.sum()
+        macs = layer_stats(makers[c.model](10), c.size).macs.sum() if c.loads else float('nan')
         rows.append({'notebook': c.notebook, 'cell': c.cell, 'what it trains': c.what,
                      **{name: estimated_seconds(macs, m, c.train, c.valid, c.epochs, c.size) / 60 if c.loads else float('nan') for name, m in machines.items()}})
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import json, re, subprocess, sys
 import pytest
 from conftest import ROOT
 
-FAST_PATH = re.compile(r'\bfast_data_for\(|\bfast=True\b|\bbench\(|\bspeed_runs?\(|\bablation\(')
+FAST_PATH = re.compile(r'\bfast_data_for\(|\breproduce\([^)]*fast=True|\bbench\(|\bspeed_runs?\(|\bablation\(|\bcompare_augs\(')
 
 def fast_notebooks() -> list:
     "The notebooks with a code cell that runs the fast path with its default augmentation"
