@@ -6,10 +6,14 @@ Docs: https://resnet-course.github.io/resnet_course/costs.html.md"""
 
 # %% ../nbs/55_costs.ipynb #3c5d72fa
 from __future__ import annotations
+import math
+from dataclasses import dataclass
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['layer_stats', 'plot_compute_vs_params', 'plot_macs_vs_params', 'training_memory']
+__all__ = ['IMAGENETTE_IMAGES', 'T4_FLOPS', 'H200_CALIBRATION', 'GPU_TRAINING_CELLS', 'layer_stats', 'plot_compute_vs_params',
+           'plot_macs_vs_params', 'training_memory', 'least_training_memory', 'GPUMachine', 'estimated_seconds',
+           'gpu_machines', 'TrainingCell', 'cell_estimates']
 
 # %% ../nbs/55_costs.ipynb #47555cfc
 def _macs(m:nn.Module, out:Tensor) -> int:
@@ -81,3 +85,106 @@ def training_memory(
     finally:
         for h in handles: h.remove()
     return 2 * kept * act_bytes + 4 * total_params(model)[0] * 4   # weights, gradients and Adam's state stay fp32
+
+# %% ../nbs/55_costs.ipynb #e6cda509
+def least_training_memory(
+    make,               # `make(n_out)` builds the model
+    size:int,           # image size
+    bs:int,             # batch size
+    n_out:int=10,       # classes
+    c_in:int=3,         # input channels
+    act_bytes:int=4,    # bytes per activation: 4 in fp32, 2 under mixed precision (fp16 or bf16)
+) -> int:
+    "The bytes one training step of `make(n_out)` cannot do without: what autograd keeps for the backward pass, and the weights, their gradients and Adam's state"
+    with torch.device('meta'): model = make(n_out)
+    weights = [p.untyped_storage() for p in model.parameters()]       # held, so that their ids stay theirs
+    skip, kept = {id(s) for s in weights}, {}
+    def pack(t):
+        s = t.untyped_storage()
+        if id(s) not in skip: kept[id(s)] = (s, s.nbytes())          # one storage, counted once, however many ops keep it
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.train()(torch.empty(bs, c_in, size, size, device='meta'))
+    saved = sum(n for _, n in kept.values())                         # counted in fp32: the meta model computes in fp32
+    return saved * act_bytes // 4 + 4 * total_params(model)[0] * 4
+
+# %% ../nbs/55_costs.ipynb #13f2d691
+IMAGENETTE_IMAGES = (9_469, 3_925)      # training and validation images of Imagenette (the full data)
+T4_FLOPS = 8e12                         # assumed: what a T4's fp16 tensor cores (65 TFLOPS peak) sustain in a ResNet training step
+H200_CALIBRATION = {'date': '2026-11-28', 'resnet50 224 px images/s': 2_400, 'chapter loader 128 px images/s': 3_900,   # one H200, one run each
+                    's/epoch': {'fcn': 3.8, 'resblock': 4.4, 'resblock2': 5.7, 'resnet18': 5.3, 'resnet50': 9.6}}      # the chapter's own code, to_fp16
+
+@dataclass(frozen=True)
+class GPUMachine:
+    "What an estimate of training time assumes of a machine with a GPU"
+    name:str          # e.g. 'T4'
+    flops:float       # floating-point operations a second that a mixed-precision training step sustains there
+    loader:tuple      # images/s of the chapter's fastai loader on the machine's CPU cores: (at 128 px, at 224 px)
+
+    def loader_rate(self, size:int) -> float:
+        "Images/s of the chapter's loader at `size` px, as a power of the size through the two measured points"
+        (r1, r2), (s1, s2) = self.loader, (128, 224)
+        return r1 * (s1 / size) ** (math.log(r1 / r2) / math.log(s2 / s1))
+
+def estimated_seconds(
+    macs:float,           # multiply-adds of one image's forward pass (`layer_stats(model, size).macs.sum()`)
+    machine:GPUMachine,   # what the machine is assumed to sustain
+    train:int,            # training images per epoch (steps x batch size for the learning-rate finder)
+    valid:int=0,          # validation images per epoch
+    epochs:int=1,         # epochs
+    size:int=None,        # image size, for the loader's speed (None: loading not counted)
+) -> float:
+    "Estimated seconds to train: in each epoch, training and validation each take the longer of their compute and their loading"
+    load = (lambda n: n / machine.loader_rate(size)) if size else (lambda n: 0.)
+    return epochs * (max(3 * 2 * macs * train / machine.flops, load(train)) + max(2 * macs * valid / machine.flops, load(valid)))
+
+def gpu_machines(
+    two_cores:tuple,      # images/s of the chapter's loader on two CPU cores, at 128 and 224 px (the course's CPU benchmark)
+    resnet50,             # `resnet50(n_out)` makes the course's ResNet50, the model the H200 was timed with
+) -> dict:
+    "The T4 (on a two-core hosted kernel) and the H200 (from the course's calibration run) that the estimates assume"
+    h200_flops = H200_CALIBRATION['resnet50 224 px images/s'] * 3 * 2 * layer_stats(resnet50(10), 224).macs.sum()
+    slower = two_cores[1] / two_cores[0]                                   # the loader at 224 px against 128 px, as on two cores
+    h200_loader = H200_CALIBRATION['chapter loader 128 px images/s']
+    return {'T4': GPUMachine('T4', T4_FLOPS, tuple(two_cores)), 'H200': GPUMachine('H200', h200_flops, (h200_loader, h200_loader * slower))}
+
+# %% ../nbs/55_costs.ipynb #2a422757
+@dataclass(frozen=True)
+class TrainingCell:
+    "A notebook cell that trains on the full data on a GPU, and what it trains"
+    notebook:str                        # the notebook, e.g. '10_pooling'
+    cell:str                            # the cell's id
+    what:str                            # what it trains, in words
+    model:str                           # a key of `CHAPTER_MODELS`, or 'mnist' for the exercises' MNIST nets
+    size:int = 128                      # image size
+    epochs:int = 5                      # epochs, over all the runs it makes
+    train:int = IMAGENETTE_IMAGES[0]    # training images per epoch
+    valid:int = IMAGENETTE_IMAGES[1]    # validation images per epoch
+    loads:bool = True                   # the chapter's Imagenette loader feeds it (its speed is in the estimate)
+
+GPU_TRAINING_CELLS = (
+    TrainingCell('10_pooling', 'd20bb675', "the FCN's learning-rate finder (100 batches of 128)", 'fcn', epochs=1, train=12_800, valid=0),
+    TrainingCell('10_pooling', '674910cb', 'the FCN, 5 epochs at 128 px', 'fcn'),
+    TrainingCell('11_resblock', '83fd940f', 'one ResBlock per stage, 5 epochs', 'resblock'),
+    TrainingCell('11_resblock', 'c97399b9', 'two ResBlocks per stage, 5 epochs', 'resblock2'),
+    TrainingCell('13_resnet', 'ffc130f3', 'ResNet18, 5 epochs', 'resnet18'),
+    TrainingCell('14_bottleneck', '9e23eff4', 'ResNet50, 20 epochs at 224 px', 'resnet50', 224, 20),
+    TrainingCell('21_exercises', 'd4581604', 'the two MNIST nets, 3 epochs each', 'mnist', 28, 6, 60_000, 10_000, loads=False),
+    TrainingCell('21_exercises', 'ca9e684b', 'ResNet18, 5 epochs, without and with label smoothing', 'resnet18', epochs=10),
+    TrainingCell('21_exercises', 'f73219fa', 'ResNet18, 20 epochs, cross-entropy', 'resnet18', epochs=20),
+    TrainingCell('21_exercises', '692c045f', 'ResNet18, 20 epochs, label smoothing', 'resnet18', epochs=20),
+    TrainingCell('21_exercises', '64862f35', 'nothing: it tabulates the four runs above from their records', 'resnet18', epochs=0),
+)
+
+def cell_estimates(
+    machines:dict,          # name -> `GPUMachine`, e.g. from `gpu_machines`
+    makers:dict,            # model name -> `make(n_out)`, for the models of `cells` (e.g. from `CHAPTER_MODELS`)
+    cells=None,             # `TrainingCell`s (default: `GPU_TRAINING_CELLS`)
+) -> pd.DataFrame:
+    "Estimated minutes of each training cell on each machine (NaN for a cell whose loader the estimate does not model)"
+    rows = []
+    for c in ifnone(cells, GPU_TRAINING_CELLS):
+        macs = layer_stats(makers[c.model](10), c.size).macs.sum() if c.loads else float('nan')
+        rows.append({'notebook': c.notebook, 'cell': c.cell, 'what it trains': c.what,
+                     **{name: estimated_seconds(macs, m, c.train, c.valid, c.epochs, c.size) / 60 if c.loads else float('nan') for name, m in machines.items()}})
+    return pd.DataFrame(rows)

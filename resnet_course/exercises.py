@@ -9,13 +9,14 @@ from __future__ import annotations
 import math, time
 from datetime import date
 from fastai.vision.all import *
-from .machine import hardware, versions, precision
+from .machine import hardware, versions, precision, synchronize
 from .files import reuse_or_make
-from .settings import sample_mode
+from .settings import sample_mode, RunSettings
 from .data import *
 from .learner import *
 from .pooling import *
 from .resnet import *
+from .reproduce import fit_resumable
 
 # %% auto #0
 __all__ = ['MNIST_WIDTHS', 'LEADERBOARD_128PX', 'LOSSES', 'mnist_pooled_net', 'mnist_flat_net', 'shuffle_quadrants',
@@ -88,7 +89,7 @@ def benchmark_conv1x1(shapes=((64, 64, 32, 32, 128), (32, 256, 16, 16, 64), (16,
                       device='cpu', dtype=torch.float32, reps:int=10) -> pd.DataFrame:
     "Milliseconds per call of `conv1x1_einsum` and `F.conv2d` on each shape, and einsum's time relative to conv2d"
     dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    sync = lambda: synchronize(dev)                     # waits for this device's work (GPU 1's with 'cuda:1'), not the current GPU's
     rows = []
     for bs, ni, h, w, nf in shapes:
         x, wt = torch.randn(bs, ni, h, w, device=dev, dtype=dtype), torch.randn(nf, ni, 1, 1, device=dev, dtype=dtype)
@@ -155,9 +156,10 @@ def label_smoothing_runs(
                 dls = dls or get_data(URLs.IMAGENETTE_160, presize=160, size=size, bs=bs, sample=sample, device=device)
                 set_seed(42)
                 learn = get_learner(dls, resnet18(dls.c), device=device, loss_func=LOSSES[loss]() if LOSSES[loss] else None)
-                t = time.time(); learn.fit_one_cycle(ep, 3e-3)
+                s = RunSettings(presize=160, size=size, bs=bs, epochs=ep, sample=sample)
+                epochs = fit_resumable(learn, ep, 3e-3, 'resnet18-' + ('label-smoothing' if LOSSES[loss] else 'cross-entropy'), s)  # resumes a stopped run
                 return {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2),
-                        'minutes': round((time.time() - t) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
+                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
             rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train) if out is not None else train()),
                          'leaderboard top-1 %': LEADERBOARD_128PX.get(ep)})   # from the source as it reads now, not as stored with an older run
     return pd.DataFrame(rows)[['epochs', 'loss', 'top-1 %', 'leaderboard top-1 %', 'minutes', 'hardware']]

@@ -28,8 +28,8 @@ from .reproduce import CHAPTER_MODELS, chapter_settings, chapter_learner
 
 # %% auto #0
 __all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOALS', 'CPU_RECIPES', 'SPEED_RECIPES',
-           'RECIPE_GOALS', 'ABLATION', 'LEVERS', 'pipeline_times', 'compare_augs', 'loader_speed', 'StopAfter',
-           'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
+           'RECIPE_GOALS', 'ABLATION', 'LEVERS', 'pipeline_times', 'compare_augs', 'prefetched', 'loader_speed',
+           'StopAfter', 'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
            'ProgressiveResize', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key', 'chapter_reference',
            'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target',
            'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table',
@@ -37,8 +37,8 @@ __all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOAL
 
 # %% ../nbs/34_fast.ipynb #c301be28
 def _sync(device=None):
-    "Wait for the GPU, so that a timer measures work done rather than work queued"
-    if torch.cuda.is_available() and (device is None or torch.device(device).type == 'cuda'): torch.cuda.synchronize()
+    "Wait for the work queued on `device` (see `synchronize`), so that a timer measures work done rather than work queued"
+    synchronize(device)
 
 def _per_batch(f:Callable, n:int, device=None) -> float:
     "Seconds one call of `f()` takes: the fastest of `n` calls, after one warm-up call"
@@ -121,39 +121,60 @@ def compare_augs(
 # %% ../nbs/34_fast.ipynb #cdf5cf07
 BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')   # the chapter models (keys of `CHAPTER_MODELS`) that `bench` and the speed run offer
 
+def prefetched(dl) -> tuple:
+    "`(workers, ahead)`: the worker processes of `dl`, and how many batches they can have ready before they are asked"
+    fl = getattr(dl, 'fake_l', dl)                       # a fastai DataLoader keeps the real count there; its own `num_workers` is always 1
+    workers = getattr(fl, 'num_workers', 0) or 0
+    return workers, workers * (getattr(fl, 'prefetch_factor', None) or 2)   # each worker prepares up to `prefetch_factor` batches
+
+def _rounds(n:int, workers:int) -> int:
+    "`n` batches, rounded up to whole rounds: w workers started together deliver their batches w at a time"
+    w = max(workers, 1)
+    return -(-n // w) * w
+
+def _endless(dl):
+    "The batches of `dl`, epoch after epoch (a new epoch starts its workers again, which can only lower a rate measured across it)"
+    if len(dl) < 1: raise ValueError("The loader has no batches to time: use more data or a smaller batch.")
+    while True: yield from dl
+
 def loader_speed(
     dl:DataLoader,      # a training loader
-    n_batches:int=8,    # batches timed, in the steady state
+    n_batches:int=8,    # batches timed, in the steady state (rounded up to whole rounds of its workers)
 ) -> float:
-    "Images per second `dl` delivers in a steady state, augmented and on its device: timed after the batches its workers had ready in advance"
-    ahead = 2 * dl.num_workers                           # fastai's workers each prepare up to two batches before they are asked
-    it = iter(dl)
+    "Images per second `dl` delivers in a steady state, augmented and on its device: timed over whole rounds of its workers, after the batches they had ready in advance"
+    workers, ahead = prefetched(dl)
+    it = _endless(dl)
     for _ in range(1 + ahead): next(it)                  # the first batch starts the workers; the rest were ready before the clock started
-    n_batches = min(n_batches, len(dl) - 1 - ahead)
-    if n_batches < 1: raise ValueError(f"The loader has {len(dl)} batches: too few to time after its {1 + ahead} warm-up batches. Use more data or a smaller batch.")
     _sync(dl.device); t, n = time.perf_counter(), 0
-    for _ in range(n_batches): n += len(next(it)[0])
+    for _ in range(_rounds(n_batches, workers)): n += len(next(it)[0])
     _sync(dl.device); secs = time.perf_counter() - t
     it.close()
     return n / secs
 
 class StopAfter(Callback):
-    "Note the time after each training batch, and end the fit after `n` batches past the first"
+    "Note the time after each training batch, skip validation, and end the fit once `n` batches after the first `skip` are timed"
     order = 100
-    def __init__(self, n:int): self.n, self.times = n, []
+    def __init__(self, n:int, skip:int=1): self.n, self.skip, self.times, self.sizes = n, skip, [], []
+    def before_validate(self): raise CancelValidException()
     def after_batch(self):
         if not self.training: return
-        _sync(self.dls.device); self.times.append(time.perf_counter())
-        if len(self.times) > self.n: raise CancelFitException()
+        _sync(self.dls.device); self.times.append(time.perf_counter()); self.sizes.append(len(self.xb[0]))
+        if len(self.times) >= self.skip + self.n: raise CancelFitException()
+    @property
+    def speed(self) -> float:
+        "Images per second over the timed batches"
+        return sum(self.sizes[self.skip:]) / (self.times[-1] - self.times[self.skip - 1])
 
 def train_speed(
     learn:Learner,     # the learner to time
-    n_batches:int=2,   # batches timed, after a warm-up batch
+    n_batches:int=2,   # batches timed (rounded up to whole rounds of the loader's workers)
 ) -> float:
-    "Training images per second of `learn`, loading included"
-    cb = StopAfter(n_batches)
-    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
-    return learn.dls.train.bs * (len(cb.times) - 1) / (cb.times[-1] - cb.times[0])
+    "Training images per second of `learn`, loading included: timed as `loader_speed` times its loader, after the batches its workers had ready"
+    workers, ahead = prefetched(learn.dls.train)
+    cb = StopAfter(_rounds(n_batches, workers), 1 + ahead)
+    epochs = -(-(cb.skip + cb.n) // max(len(learn.dls.train), 1)) + 1
+    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3, cbs=cb)
+    return cb.speed
 
 # %% ../nbs/34_fast.ipynb #8fe97a84
 PENDING = 'pending (GPU)'
@@ -175,7 +196,7 @@ def bench_row(
     s:RunSettings,          # its settings
     device,                 # where to train
     loader_batches:int=8,   # batches per loader measurement, in the steady state
-    train_batches:int=2,    # batches per training measurement
+    train_batches:int=2,    # batches per training measurement, in the steady state
     full:bool=False,        # also train `s.epochs` epochs with each path
     cache=None,             # folder for image caches
     compile:bool=False,     # compile the fast path's model
@@ -184,7 +205,7 @@ def bench_row(
     dev = pick_device(device)
     chap, fst = data_for(s, device=dev), fast_data_for(s, dev, cache=cache)
     chap.to(dev)
-    aug = 'fastai' if dev.type == 'cuda' else 'crop'
+    aug = fst.aug                                         # the fast path's default on this device (`default_aug`)
     row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
     c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches), lambda: loader_speed(fst.train, loader_batches))
     row |= {'chapter loader img/s': c, 'fast loader img/s': f, 'loader speed-up': f / c}
@@ -220,7 +241,7 @@ def bench(
     epochs:int=5,                    # epochs each path trains on a GPU, for seconds per epoch and top-1
     full:bool=None,                  # train those epochs (default: on a GPU only)
     loader_batches:int=8,            # batches per loader measurement, in the steady state
-    train_batches:int=2,             # batches per training measurement, after a warm-up batch
+    train_batches:int=2,             # batches per training measurement, in the steady state
     sample:bool=False,               # the sample instead of the full data (for tests)
     source=URLs.IMAGENETTE_160,      # the dataset
     cache=None,                      # folder for image caches
@@ -241,7 +262,7 @@ def bench(
             for n in names]
     df = pd.DataFrame(rows)
     about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
-             f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches in the steady state; training: {train_batches} batches after a warm-up"
+             f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"
              + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
     out = Path(out)
     atomic_write(out/'bench.csv', df.to_csv(index=False))
@@ -296,7 +317,7 @@ def resolve_recipe(
         raise ValueError(f"The recipe asks for bf16, but {hardware(dev)} does not compute bf16 natively: it would be emulated, many times slower. "
                          f"Leave bf16 unset (None) and the course trains in {precision(dev)} here.")
     return replace(r, bf16=ifnone(r.bf16, native), channels_last=ifnone(r.channels_last, dev.type == 'cuda'),
-                   aug=ifnone(r.aug, 'fastai' if dev.type == 'cuda' else 'crop'))
+                   aug=ifnone(r.aug, default_aug(dev)))
 
 class ProgressiveResize(Callback):
     "Switch the learner's data to `schedule[epoch]` at each epoch where a new phase starts"

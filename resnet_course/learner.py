@@ -21,19 +21,20 @@ def get_learner(
     dls:DataLoaders,   # the data, e.g. from `get_data`
     model:nn.Module,   # the model to train
     device=None,       # 'cuda', 'cpu' or a `torch.device` (default: CUDA if present)
-    fp16:bool=None,    # mixed precision (default: on for CUDA, off otherwise)
+    fp16:bool=None,    # True: fp16 with loss scaling; False: fp32 (default: on a GPU, the format `precision` names for it; fp32 on a CPU)
     loss_func=None,    # default: `CrossEntropyLossFlat()`
     metrics=None,      # default: accuracy, and top-5 accuracy when there are more than 5 classes
     **kwargs,          # passed on to `Learner`, e.g. `cbs`
 ) -> Learner:
-    "A `Learner` set up as in the chapter: cross-entropy, accuracy, mixed precision on a GPU"
+    "A `Learner` set up as in the chapter: cross-entropy, accuracy, mixed precision on a GPU (bf16 where it is native, else fp16)"
     dev = pick_device(device)
+    if fp16 and dev.type != 'cuda': raise ValueError("fp16=True needs a CUDA device: fastai's mixed precision uses CUDA autocast. Leave fp16 unset on a CPU.")
     dls.to(dev)
     learn = Learner(dls, model.to(dev), loss_func=ifnone(loss_func, CrossEntropyLossFlat()),
                     metrics=ifnone(metrics, [accuracy] + ([top_k_accuracy] if dls.c > 5 else [])), **kwargs)
-    if ifnone(fp16, dev.type == 'cuda'):
-        if dev.type != 'cuda': raise ValueError("fp16=True needs a CUDA device: fastai's mixed precision uses CUDA autocast. Leave fp16 unset on a CPU.")
-        learn = learn.to_fp16()
+    mode = {True: 'fp16', False: 'fp32'}[fp16] if fp16 is not None else precision(dev) if dev.type == 'cuda' else 'fp32'
+    if mode == 'bf16': learn = learn.to_bf16()
+    elif mode == 'fp16': learn = learn.to_fp16()
     return learn
 
 # %% ../nbs/54_learner.ipynb #0ee44998

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from fastai.vision.all import *
 from .machine import pick_device
-from .settings import RunSettings, FAST_AUGS
+from .settings import RunSettings, FAST_AUGS, default_aug
 from .data import *
 from .cache import *
 
@@ -135,7 +135,7 @@ def fast_data_for(
     train, valid = listed_items(path, s.sample)
     check_batches(len(train), len(valid), s.bs)
     vocab = CategoryMap(train.map(readable_label), sort=True)
-    aug = ifnone(aug, 'fastai' if dev.type == 'cuda' else 'crop')
+    aug = ifnone(aug, default_aug(dev))
     tfms = fast_batch_tfms(aug, s.size)
     dss = [cached_datasets(image_cache(f, path, split, s.presize, cache, num_workers, pool), vocab, i)
            for i, (f, split) in enumerate(((train, 'train'), (valid, 'val')))]

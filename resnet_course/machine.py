@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SUPPORTED_DEVICES', 'NOT_RECORDED', 'BF16_CAPABILITY', 'notice', 'pick_device', 'cpu_name', 'cpu_bf16', 'cpu_class',
            'isa_caps', 'cpu_facts', 'hardware', 'versions', 'provenance', 'measured_on', 'recorded_machine',
-           'MachineLoad', 'free_memory', 'precision']
+           'MachineLoad', 'free_memory', 'precision', 'synchronize']
 
 # %% ../nbs/50_machine.ipynb #3908aecc
 _noticed = set()
@@ -187,3 +187,11 @@ def precision(
     dev = pick_device(device, quiet=True)
     if dev.type != 'cuda': return 'bf16' if cpu_bf16() else 'fp32'
     return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'
+
+# %% ../nbs/50_machine.ipynb #4d44b035
+def synchronize(
+    device=None,   # the device whose queued work to wait for (default: the current GPU, if there is one)
+):
+    "Wait for the work queued on `device`, so that a timer measures work done rather than work queued; nothing on a CPU"
+    dev = torch.device(device) if device is not None else torch.device('cuda') if torch.cuda.is_available() else None
+    if dev is not None and dev.type == 'cuda': torch.cuda.synchronize(dev)

@@ -16,7 +16,7 @@ from .machine import *
 from .files import *
 from .settings import *
 from .data import *
-from .costs import training_memory
+from .costs import training_memory, least_training_memory
 from .learner import *
 from .records import *
 from .scaling import *
@@ -28,11 +28,11 @@ from .loaders import fast_data_for
 from .speed import fast_learner
 
 # %% auto #0
-__all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'ChapterModel', 'parse_models', 'chapter_settings', 'is_chapter_recipe',
-           'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory', 'check_cache_folder',
-           'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume', 'SaveProgress', 'train',
-           'find_lr', 'record', 'save_interpretation', 'interpret_finished', 'train_chapter_model', 'default_out',
-           'print_summary', 'log_timing', 'reproduce']
+__all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'ChapterModel', 'parse_models', 'chapter_settings',
+           'is_chapter_recipe', 'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory',
+           'check_cache_folder', 'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume',
+           'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
+           'train_chapter_model', 'default_out', 'print_summary', 'log_timing', 'reproduce', 'fit_resumable']
 
 # %% ../nbs/32_reproduce.ipynb #ac615d43
 @dataclass(frozen=True)
@@ -143,12 +143,17 @@ def check_out(out:Path):
         raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. Move the file away, or give another --out.")
 
 def check_memory(name:str, s:RunSettings, n_out:int, device):
-    "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there"
+    "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there; say so when it may not fit"
     act_bytes = 2 if pick_device(device, quiet=True).type == 'cuda' or s.bf16 else 4   # mixed precision (a GPU's, or bf16 on a CPU) keeps 16-bit activations
-    need, free = training_memory(CHAPTER_MODELS[name].make, s.size, s.bs, n_out, act_bytes=act_bytes), free_memory(device)
+    make, free, where = CHAPTER_MODELS[name].make, free_memory(device), pick_device(device, quiet=True)
+    least = least_training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)   # no margin over it: nothing smaller can train
+    if least > free:
+        raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs at least {least / 2**30:.1f} GiB for one training step, "
+                         f"{(least - free) / 2**30:.1f} GiB more than the {free / 2**30:.1f} GiB free on {where}. Lower --size or --bs.")
+    need = training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)
     if need > free:
-        raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs about {need / 2**30:.1f} GiB for one training step, "
-                         f"but only {free / 2**30:.1f} GiB is free on {pick_device(device)}. Lower --size or --bs.")
+        notice(f"Notice: {name} at --size {s.size} with --bs {s.bs} needs between {least / 2**30:.1f} and {need / 2**30:.1f} GiB for one training step, "
+               f"and {free / 2**30:.1f} GiB is free on {where}: it may run out of memory. If it does, lower --size or --bs.")
 
 def check_cache_folder(source):
     "Refuse a fast-path run whose image cache folder does not exist and cannot be made (a read-only FASTAI_HOME, say), naming it and the fix"
@@ -393,7 +398,7 @@ def reproduce(
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
     out = Path(out) if out is not None else default_out(mode)
     init_distributed(pick_device(device))
-    aug = ('fastai' if pick_device(device).type == 'cuda' else 'crop') if fast else None    # the chapter's augmentation where it is cheap
+    aug = default_aug(pick_device(device)) if fast else None    # the chapter's augmentation where it is cheap
     jobs = [(n, mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
     preflight(jobs, out, device)
     seconds = {}
@@ -412,3 +417,24 @@ def reproduce(
     if not is_main(): return None
     print_summary(df[df.run.isin([s.key for _, s in jobs])], out, mode)
     return df
+
+# %% ../nbs/32_reproduce.ipynb #d676c37a
+NOTEBOOK_RUNS = Path('~/.resnet_course/notebook_runs').expanduser()   # the progress of the notebooks' long training cells
+
+def fit_resumable(
+    learn:Learner,         # from `notebook_learner` (whose `settings` name the run) or `get_learner`
+    epochs:int,            # epochs of `fit_one_cycle`
+    lr:float,              # its peak learning rate
+    name:str,              # the run's name, e.g. the model's
+    s:RunSettings=None,    # the settings that make the run what it is (default: `learn.settings`)
+    folder=None,           # where progress is kept (default: `NOTEBOOK_RUNS`)
+) -> list:
+    "`learn.fit_one_cycle(epochs, lr)`, saving its progress after every epoch, so that run again it carries on from the last finished one; return the table of epochs"
+    s = replace(ifnone(s, getattr(learn, 'settings', None)), epochs=epochs, lr=lr)
+    hist = EpochHistory()
+    if s.sample: learn.fit_one_cycle(epochs, lr, cbs=hist); return hist.rows      # seconds: nothing worth keeping
+    run = RunFolder(ifnone(folder, NOTEBOOK_RUNS), name, s)
+    start, history = resume(learn, run)
+    hist = EpochHistory(history)
+    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[hist, SaveProgress(run, hist)])
+    return hist.rows

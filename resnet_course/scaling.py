@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/scaling.html.md"""
 
 # %% ../nbs/35_scaling.ipynb #79910a33
 from __future__ import annotations
-import os
+import os, sys
 from contextlib import contextmanager, nullcontext
 import torch, torch.distributed as dist
 from fastai.vision.all import *
@@ -14,7 +14,7 @@ from fastai.distributed import DistributedDL
 
 # %% auto #0
 __all__ = ['SCALING_RULE', 'world_size', 'rank', 'is_main', 'init_distributed', 'barrier', 'main_first', 'scaled_lr',
-           'distributed', 'compare_world_sizes']
+           'distributed', 'course_command', 'compare_world_sizes']
 
 # %% ../nbs/35_scaling.ipynb #ca3f348b
 def world_size() -> int:
@@ -90,17 +90,23 @@ def distributed(learn:Learner, device:torch.device):
     with learn.distrib_ctx(sync_bn=False, cpu=device.type != 'cuda'): yield learn
 
 # %% ../nbs/35_scaling.ipynb #f49704ae
+def course_command(
+    args:list,          # the command and its options, e.g. `['reproduce', '--quick']`
+    processes:int=1,    # processes to launch with torchrun (1: none)
+) -> list:
+    "`resnet-course ARGS` as a command line, under torchrun with `processes` processes if more than one: through this interpreter's `-m`, which needs no script beside it"
+    cmd = [sys.executable, '-m', 'resnet_course', *map(str, args)]
+    return cmd if processes == 1 else [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(processes), *cmd[1:]]
+
 def compare_world_sizes(args:list, out:Path, sizes=(1, 2)) -> pd.DataFrame:
     "Run `resnet-course ARGS` as 1 process and under torchrun with each of `sizes`, into `out`; seconds per epoch and their ratio"
-    import json, subprocess, sys
-    bin_ = Path(sys.executable).parent
+    import json, subprocess
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'IN_TEST')}
     rows = []
     for n in sizes:
         folder = Path(out)/f'{n}-process'
-        cmd = [str(bin_/'resnet-course'), *args, '--out', str(folder)]
-        if n > 1: cmd = [str(bin_/'torchrun'), '--nproc_per_node', str(n), '--no-python', *cmd]
-        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        r = subprocess.run(course_command([*args, '--out', folder], n), env=env, capture_output=True, text=True)
+        if r.returncode: raise RuntimeError(f"{' '.join(course_command([*args, '--out', folder], n))} failed:\n{(r.stdout + r.stderr)[-2000:]}")
         rec = json.loads(next(folder.glob('runs/*/record.json')).read_text())
         rows.append({'processes': n, 'batch per process': rec['row']['bs'], 's/epoch': rec['row']['s/epoch'], 'top-1 %': rec['row']['top-1 %']})
     df = pd.DataFrame(rows)

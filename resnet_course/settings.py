@@ -15,7 +15,7 @@ from .machine import notice, cpu_bf16
 
 # %% auto #0
 __all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
-           'Reduced', 'train_mode', 'sample_mode', 'RunSettings', 'n_epochs']
+           'Reduced', 'train_mode', 'sample_mode', 'RunSettings', 'default_aug', 'n_epochs']
 
 # %% ../nbs/52_settings.ipynb #7088b7ea
 @dataclass(frozen=True)
@@ -127,6 +127,11 @@ class RunSettings:
         default = asdict(RunSettings())
         changed = {k: v for k, v in asdict(self.as_run()).items() if v != default[k]}
         return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
+
+# %% ../nbs/52_settings.ipynb #1e694e01
+def default_aug(device) -> str:
+    "The fast path's augmentation where none is asked for: `'fastai'` (the chapter's) on a GPU, `'crop'` elsewhere"
+    return 'fastai' if torch.device(device).type == 'cuda' else 'crop'
 
 # %% ../nbs/52_settings.ipynb #03d990c1
 def n_epochs(

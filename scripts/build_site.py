@@ -51,6 +51,7 @@ def front_matter(nb) -> dict:
 
 OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.+?)\s*$')
 HIDDEN = re.compile(r'^#\|\s*(hide|include:\s*false)\s*$', re.M)
+ECHO_OFF = re.compile(r'^#\|\s*echo:\s*false\s*$', re.M)
 
 class QuartoCellOptions(Preprocessor):
     "Apply the Quarto cell options nbdev leaves in processed notebooks, and drop the directive lines"
@@ -214,6 +215,8 @@ def readme_text() -> str:
     "README.md from nbs/index.ipynb, its links pointing into nbs/"
     nb = nbformat.read(NBS/'index.ipynb', as_version=4)
     nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and HIDDEN.search(c.source))]   # as on the site: no `#| hide` cells
+    nb.cells = [m for c in nb.cells for m in ([c] if not (c.cell_type == 'code' and ECHO_OFF.search(c.source)) else    # as on the site: an
+                [nbformat.v4.new_markdown_cell(''.join(o.data['text/markdown'])) for o in c.outputs if 'text/markdown' in o.get('data', {})])]   # `echo: false` cell shows its table, not its code
     for c in nb.cells:
         if c.cell_type == 'code': c.source = '\n'.join(l for l in c.source.splitlines() if not l.startswith('#|')).strip()
     nb.metadata['language_info'] = {'name': 'python'}   # so that code blocks are marked as Python

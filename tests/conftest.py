@@ -55,6 +55,13 @@ def make_small_dataset(root:Path, n_classes:int=3, n_train:int=8, n_valid:int=4)
             for f in sorted((IMAGENETTE/split/w).glob('*.JPEG'))[:n]: shutil.copy(f, root/split/w)
     return root
 
+def fake_gpu(name:str='NVIDIA H200', capability:tuple=(9, 0), count:int=1):
+    "Patch torch's CUDA queries so that this process believes it has `count` GPUs called `name` (as 50_machine.ipynb's `fake_gpu`)"
+    from unittest import mock
+    import torch
+    return mock.patch.multiple(torch.cuda, is_available=lambda: True, device_count=lambda: count, get_device_name=lambda d=None: name,
+                               get_device_capability=lambda d=None: capability)
+
 @pytest.fixture
 def small_dataset(tmp_path):
     "A 3-class ImageNet-style folder of real images, small enough to train on in seconds"

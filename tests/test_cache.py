@@ -295,3 +295,30 @@ def test_pools_really_use_several_workers():
     assert len({pid for pid, _ in seen['process']}) == 2, seen['process']
     assert len({pid for pid, _ in seen['thread']}) == 1 and len({t for _, t in seen['thread']}) == 2, seen['thread']
     assert len(seen['serial']) == 1
+
+# A build on a GPU machine forks its decoding workers from a process that may have initialised CUDA already (58_loaders builds
+# caches after moving the chapter's loaders to the GPU). A child forked after CUDA was initialised must not touch CUDA: torch
+# marks it as "in a bad fork", and its first CUDA call raises. So the workers' code, decoding and presizing with Pillow, must
+# never reach CUDA. This machine has no GPU: each child is marked as torch marks it, then the build runs.
+FORKED_AFTER_CUDA = '''
+import os, sys, torch
+import resnet_course.cache as C
+from resnet_course.data import image_files
+from pathlib import Path
+os.register_at_fork(after_in_child=lambda: setattr(torch.cuda, '_is_in_bad_fork', lambda: True))   # what torch does to such a child
+if sys.argv[3] == 'touch':                               # the mutation: workers that call CUDA, which the marking must catch
+    decode = C.presized
+    def presized(fn, presize): torch.cuda.current_device(); return decode(fn, presize)
+    C.presized = presized
+root = Path(sys.argv[1])
+C.image_cache(image_files(root, ['train']), root, 'train', 40, cache=sys.argv[2], workers=2, pool='process')
+print('built')
+'''
+
+@pytest.mark.parametrize('workers', ['decode', 'touch'])
+def test_build_workers_never_touch_cuda(workers, small_dataset, tmp_path):
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-c', FORKED_AFTER_CUDA, str(small_dataset), str(tmp_path/'cache'), workers],
+                       capture_output=True, text=True, timeout=600)
+    if workers == 'decode': assert r.returncode == 0 and r.stdout.strip().endswith('built'), r.stdout + r.stderr[-3000:]
+    else: assert r.returncode != 0 and 'Cannot re-initialize CUDA in forked subprocess' in r.stderr, r.stdout + r.stderr[-3000:]

@@ -25,7 +25,7 @@ import csv, hashlib, io, json, os, random, re, shutil, signal, subprocess, sys, 
 from dataclasses import dataclass
 from pathlib import Path
 import pytest
-from conftest import IMAGENETTE, make_small_dataset
+from conftest import IMAGENETTE, make_small_dataset, fake_gpu
 from cli_runner import Result, Runner
 
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
@@ -712,7 +712,17 @@ def test_weights_without_record_moved_aside(w, d):
     assert_nothing_lost({k: v for k, v in before.items() if k != rel(weights, out)}, snapshot(out), replaced={('fcn', key)})
     w.assert_final(out)
 
-RESUME = ['--models', 'fcn', '--size', '32', '--bs', '6', '--epochs', '2', '--seed', '5']
+# These runs are compared bit for bit (weights' hashes), so they train on the CPU even on a GPU machine: on CUDA the backward of
+# AdaptiveAvgPool2d is nondeterministic (torch's reproducibility notes), and two identical runs there differ in their last bits.
+RESUME = ['--models', 'fcn', '--size', '32', '--bs', '6', '--epochs', '2', '--seed', '5', '--device', 'cpu']
+
+def test_runs_compared_bit_for_bit_train_on_the_cpu():
+    "With a GPU present (imitated here), the command line that the resume tests compare bit for bit still trains on the CPU"
+    from resnet_course.cli import cli_parser
+    from resnet_course.machine import pick_device
+    args, extra = cli_parser()[0].parse_known_args(['reproduce', '--data', 'folder', *RESUME, '--out', 'out'])
+    assert not extra
+    with fake_gpu(): assert pick_device(args.device).type == 'cpu', f'RESUME trains on {pick_device(args.device)} where a GPU is present'
 
 def interrupted_run(w) -> Path:
     "A run folder of fcn on the 3-class data stopped after its first of two epochs, so that its progress.pth is there; made once"

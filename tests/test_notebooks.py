@@ -4,7 +4,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT/'scripts'))
 from save_outputs import trains_on_sample, TRAINS
 
-TRAINING_CALL = re.compile(r'\.(fit|fit_one_cycle|lr_find)\(|\b(reproduce|degradation_curves|activation_stats|compare_mnist_nets|label_smoothing_runs|figures_experiment)\(')
+TRAINING_CALL = re.compile(r'\.(fit|fit_one_cycle|lr_find)\(|\b(reproduce|fit_resumable|degradation_curves|activation_stats|compare_mnist_nets|label_smoothing_runs|figures_experiment)\(')
 
 def notebooks(): return sorted((ROOT/'nbs').glob('*.ipynb'))
 
@@ -70,3 +70,46 @@ def test_cells_that_train_on_the_sample_say_why_they_show_nothing():
             src = ''.join(c['source'])
             if trains_on_sample(src) and is_display_cell(re.sub(r'^#\|\s*trains\s*$\n?', '', src, flags=re.M)):
                 assert 'output is not kept' in src, f'{p.name}: this cell keeps no output and does not say why: {src[:80]!r}'
+
+# ------------------------------------------------------------------------------------ the training cells' GPU estimates
+FLAG = lambda name: re.compile(rf'^#\|\s*{name}\s*$', re.M)
+PINS_CPU = re.compile(r"device\s*=\s*'cpu'|'--device',\s*'cpu'")
+
+def gpu_training_cells() -> set:
+    "(notebook, cell id) of the cells that train on the full data when the kernel has a GPU"
+    found = set()
+    for p in notebooks():
+        for c in code_cells(p):
+            src = ''.join(c['source'])
+            if not TRAINS.search(src) or PINS_CPU.search(src): continue
+            if 'notebook_learner(' in src or 'n_epochs(' in src or FLAG('gpu').search(src) or FLAG('slow').search(src): found.add((p.stem, c['id']))
+    return found
+
+def test_every_gpu_training_cell_has_an_estimate():
+    "The home page's table of estimated GPU times lists every cell that trains on the full data on a GPU, and no other"
+    from resnet_course.costs import GPU_TRAINING_CELLS
+    listed = {(c.notebook, c.cell) for c in GPU_TRAINING_CELLS}
+    found = gpu_training_cells()
+    assert found == listed, f'cells training on a GPU without an estimate: {sorted(found - listed)}; estimates for no such cell: {sorted(listed - found)}'
+
+def test_cells_over_ten_minutes_on_a_t4_resume_and_say_so():
+    "A cell estimated at more than ten minutes on a T4 saves its progress as it trains (fit_resumable), and says so in the cell"
+    import pandas as pd
+    from resnet_course.costs import gpu_machines, cell_estimates
+    from resnet_course.reproduce import CHAPTER_MODELS
+    bench = pd.read_csv(ROOT/'nbs'/'results'/'cpu'/'bench'/'bench.csv')
+    machines = gpu_machines(tuple(bench[bench['size'] == s]['chapter loader img/s'].mean() for s in (128, 224)), CHAPTER_MODELS['resnet50'].make)
+    est = cell_estimates(machines, {k: m.make for k, m in CHAPTER_MODELS.items()})
+    long = est[est['T4'] > 10]
+    assert len(long) >= 1
+    cells = {(p.stem, c['id']): ''.join(c['source']) for p in notebooks() for c in code_cells(p)}
+    for _, r in long.iterrows():
+        src = cells[(r.notebook, r.cell)]
+        assert 'resum' in src.lower(), f'{r.notebook} {r.cell}: {r.T4:.0f} min on a T4, and the cell does not say it resumes'
+        assert re.search(r'\bfit_resumable\(|\blabel_smoothing_runs\(', src), f'{r.notebook} {r.cell}: {r.T4:.0f} min on a T4, and it does not train resumably'
+
+def test_label_smoothing_runs_train_resumably():
+    "The exercises' long cells train through `label_smoothing_runs`, which resumes a stopped run through `fit_resumable`"
+    import inspect
+    from resnet_course.exercises import label_smoothing_runs
+    assert 'fit_resumable(' in inspect.getsource(label_smoothing_runs)

@@ -1,5 +1,5 @@
 "Distributed training on CPU processes with the gloo backend: `reproduce` under torchrun, as a user would launch it."
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 from conftest import CLI, ROOT
@@ -97,3 +97,31 @@ def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env)
     assert set(records(out)) == {'fcn', 'resblock'} and records(out)['resblock']['settings']['world_size'] == 2
     assert all(r['settings']['fast'] and r['row']['data path'] == f'fast, {AUG} augmentation' for r in records(out).values())
     all_load(out)
+
+# ---------------------------------------------------------------------------------------------- a hosted kernel's interpreter
+# Colab's and Kaggle's Python has no `resnet-course` or `torchrun` script beside it: the notebooks launch through `-m`.
+BESIDE = re.compile(r'Path\(sys\.executable\)\.parent|sys\.executable\)\.parent')
+
+def test_notebooks_and_package_run_no_script_beside_the_interpreter():
+    "No notebook cell and no module of the package builds the path of a script beside the interpreter (the tests may: they run in the venv)"
+    found = [p.name for p in sorted((ROOT/'nbs').glob('*.ipynb')) if BESIDE.search(p.read_text())]
+    found += [p.name for p in sorted((ROOT/'resnet_course').glob('*.py')) if BESIDE.search(p.read_text())]
+    assert not found, f'these run a script from beside the interpreter, which a hosted kernel does not have: {found}'
+
+def test_compare_world_sizes_from_an_interpreter_without_scripts(tmp_path):
+    "An interpreter with the course's packages but no console scripts beside it, as on a hosted kernel: compare_world_sizes still runs"
+    import site, venv
+    env_dir = tmp_path/'kernel'
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
+    py = env_dir/'bin'/'python'
+    purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, 'course.pth').write_text('\n'.join([str(ROOT), *site.getsitepackages()]) + '\n')   # the packages, not the scripts
+    assert not (env_dir/'bin'/'resnet-course').exists() and not (env_dir/'bin'/'torchrun').exists()
+    code = ('from resnet_course.scaling import compare_world_sizes\n'
+            f"df = compare_world_sizes(['reproduce', '--quick', '--models', 'fcn', '--device', 'cpu'], {str(tmp_path/'out')!r})\n"
+            "print(df.to_dict('records'))")
+    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE', 'PYTHONPATH')}
+    r = subprocess.run([str(py), '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    rows = eval(r.stdout.strip().splitlines()[-1])
+    assert [row['processes'] for row in rows] == [1, 2], rows
