@@ -23,7 +23,7 @@ from .scaling import scaled_lr
 from .loaders import *
 from .speed import *
 from .resnet import ResNet
-from .records import results_root
+from .records import course_results
 from .reproduce import CHAPTER_MODELS, chapter_settings, chapter_learner
 
 # %% auto #0
@@ -435,7 +435,7 @@ def chapter_cpu_record(
     folder=None,           # the CPU results (default: results/cpu)
 ) -> dict|None:
     "The record of `name` trained with the chapter's whole recipe on the full data on the course's CPU (2026-11-30, before records named the processor), or None"
-    for p in sorted(Path(folder or results_root()/'cpu').glob(f'runs/{name}-*/record.json')):
+    for p in sorted(Path(folder or course_results()/'cpu').glob(f'runs/{name}-*/record.json')):
         rec = json.loads(p.read_text())
         if rec.get('chapter_recipe') and not rec['settings']['sample']: return rec
 
@@ -452,7 +452,7 @@ def reference_for(
     folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: results/cpu/speedrun)
 ) -> dict|None:
     "The chapter reference timed on `machine`: from `reference.json`, or for runs that predate machine keys, the whole chapter run of the same date on the course's CPU"
-    folder = Path(folder or results_root()/'cpu'/'speedrun')
+    folder = Path(folder or course_results()/'cpu'/'speedrun')
     same = [r for r in references(folder) if machine_key(r) == machine]
     if same: return same[-1]
     if machine.get('cpu class') == NOT_RECORDED: return chapter_cpu_record('resnet18', folder.parent)
