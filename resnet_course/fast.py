@@ -432,7 +432,7 @@ def references(out:Path) -> list:
 
 def chapter_cpu_record(
     name:str='resnet18',   # the chapter model
-    folder=None,           # the CPU results (default: results/cpu)
+    folder=None,           # the CPU results (default: the course's, `course_results()/'cpu'`)
 ) -> dict|None:
     "The record of `name` trained with the chapter's whole recipe on the full data on the course's CPU (2026-11-30, before records named the processor), or None"
     for p in sorted(Path(folder or course_results()/'cpu').glob(f'runs/{name}-*/record.json')):
@@ -449,7 +449,7 @@ def reference_seconds(rec:dict) -> float:
 
 def reference_for(
     machine:dict,        # a `machine_key`
-    folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: results/cpu/speedrun)
+    folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
 ) -> dict|None:
     "The chapter reference timed on `machine`: from `reference.json`, or for runs that predate machine keys, the whole chapter run of the same date on the course's CPU"
     folder = Path(folder or course_results()/'cpu'/'speedrun')
@@ -460,7 +460,7 @@ def reference_for(
 def speed_target(
     name:str,              # a recipe of `CPU_RECIPES`, or a name of `SPEED_GOALS`
     machine:dict=None,     # the `machine_key` the target is for (default: this machine's CPU)
-    folder=None,           # the recipes' folder, whose `reference.json` keeps the references (default: results/cpu/speedrun)
+    folder=None,           # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
 ) -> SpeedTarget|None:
     "The target of recipe or goal `name` on `machine`: its goal's top-1 in its fraction of the chapter recipe's time there; None for the GPU recipe, or with no reference on that machine"
     goal = SPEED_GOALS.get(RECIPE_GOALS.get(name, name))

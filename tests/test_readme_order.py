@@ -82,3 +82,18 @@ def test_interrupted_reproduce_then_docs(tmp_path):
     (runs/'resblock2-reduced0000'/'progress.pth').write_bytes(b'epoch 2 of 5')   # interrupted: progress, no record
     build_docs(repo, tmp_path/'site')
     check_pages(repo, tmp_path/'site')
+
+# The pages with cells that compute from the course's records (the chapter pages only call `show_training`, tested in 60_records)
+RECORD_PAGES = ('13_resnet.ipynb', '20_questionnaire.ipynb', '21_exercises.ipynb', '31_figures.ipynb', '34_fast.ipynb', 'results.ipynb')
+
+@pytest.mark.parametrize('name', RECORD_PAGES)
+def test_a_page_without_its_records_says_what_is_pending(tmp_path, name):
+    """With `RESNET_COURSE_RESULTS` naming a results folder that holds none of the course's records, a page that computes from them
+    runs to its end under nbdev-test, and says which record is missing and the command that makes it, instead of failing"""
+    repo = fresh_copy(tmp_path/'repo')
+    records = tmp_path/'records'; (records/'cpu').mkdir(parents=True); (records/'gpu').mkdir()
+    r = subprocess.run([str(BIN/'nbdev-test'), '--save', f'nbs/{name}'], cwd=repo, env={**env_of(repo), 'RESNET_COURSE_RESULTS': str(records)},
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, f'{name} failed without its records:\n' + (r.stdout + r.stderr)[-3000:]
+    shown = '\n'.join(outputs_text(json.loads((repo/'nbs'/name).read_text())).values())
+    assert '**Pending' in shown and ('makes it' in shown or 'Pending.** `' in shown), f'{name}: no cell says what is pending'
