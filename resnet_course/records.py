@@ -309,7 +309,7 @@ def your_run(name:str, mine:Path|None, course:dict=None) -> str|None:
 def show_pending(what:str, command:str):
     "Say, where a cell would show a result, that the record `what` is missing and which `command` makes it"
     from IPython.display import Markdown, display
-    display(Markdown(f"**Pending:** {what} is not among the course's records yet. `{command}` makes it."))
+    display(Markdown(f"**Pending:** the course's records do not hold {what} yet. `{command}` makes it."))
 
 def have_records(*paths, command:str) -> bool:
     "Whether every record file in `paths` exists; if not, say which are missing and the `command` that makes them (`show_pending`)"
