@@ -23,7 +23,7 @@ from .scaling import scaled_lr
 from .loaders import *
 from .speed import *
 from .resnet import ResNet
-from .records import results_root
+from .records import course_results
 from .reproduce import CHAPTER_MODELS, chapter_settings, chapter_learner
 
 # %% auto #0
@@ -462,10 +462,10 @@ def references(out:Path) -> list:
 
 def chapter_cpu_record(
     name:str='resnet18',   # the chapter model
-    folder=None,           # the CPU results (default: results/cpu)
+    folder=None,           # the CPU results (default: the course's, `course_results()/'cpu'`)
 ) -> dict|None:
     "The record of `name` trained with the chapter's whole recipe on the full data on the course's CPU (2026-11-30, before records named the processor), or None"
-    for p in sorted(Path(folder or results_root()/'cpu').glob(f'runs/{name}-*/record.json')):
+    for p in sorted(Path(folder or course_results()/'cpu').glob(f'runs/{name}-*/record.json')):
         rec = json.loads(p.read_text())
         if rec.get('chapter_recipe') and not rec['settings']['sample']: return rec
 
@@ -479,10 +479,10 @@ def reference_seconds(rec:dict) -> float:
 
 def reference_for(
     machine:dict,        # a `machine_key`
-    folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: results/cpu/speedrun)
+    folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
 ) -> dict|None:
     "The chapter reference timed on `machine`: from `reference.json`, or for runs that predate machine keys, the whole chapter run of the same date on the course's CPU"
-    folder = Path(folder or results_root()/'cpu'/'speedrun')
+    folder = Path(folder or course_results()/'cpu'/'speedrun')
     same = [r for r in references(folder) if machine_key(r) == machine]
     if same: return same[-1]
     if machine.get('cpu class') == NOT_RECORDED: return chapter_cpu_record('resnet18', folder.parent)
@@ -490,7 +490,7 @@ def reference_for(
 def speed_target(
     name:str,              # a recipe of `CPU_RECIPES`, or a name of `SPEED_GOALS`
     machine:dict=None,     # the `machine_key` the target is for (default: this machine's CPU)
-    folder=None,           # the recipes' folder, whose `reference.json` keeps the references (default: results/cpu/speedrun)
+    folder=None,           # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
 ) -> SpeedTarget|None:
     "The target of recipe or goal `name` on `machine`: its goal's top-1 in its fraction of the chapter recipe's time there; None for the GPU recipe, or with no reference on that machine"
     goal = SPEED_GOALS.get(RECIPE_GOALS.get(name, name))
@@ -581,7 +581,7 @@ def goal_table(
     recipes=None,       # names of `CPU_RECIPES` (default: all)
 ) -> pd.DataFrame:
     "One row per machine and CPU recipe with kept runs: the chapter reference timed there, the recipe's worst seed, its ratio to the reference, its goal, met or missed by how much"
-    folder, rows = Path(folder or results_root()/'cpu'/'speedrun'), []
+    folder, rows = Path(folder or course_results()/'cpu'/'speedrun'), []
     for name in (recipes or CPU_RECIPES):
         for m in machines_of(kept_runs(folder/name, name)):
             runs, ref, t = kept_runs(folder/name, name, machine=m), reference_for(m, folder), speed_target(name, m, folder)

@@ -13,8 +13,10 @@ from .files import *
 from .settings import *
 
 # %% auto #0
-__all__ = ['RunFolder', 'rng_states', 'set_rng_states', 'state_digest', 'load_opt_state', 'finished_records', 'rebuild_results',
-           'read_results', 'results_root', 'best_record', 'describe', 'show_training', 'show_interpretation']
+__all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'RunFolder', 'rng_states', 'set_rng_states', 'state_digest', 'load_opt_state',
+           'finished_records', 'rebuild_results', 'read_results', 'ResultsFolderError', 'not_results', 'course_results',
+           'learner_results', 'results_root', 'best_record', 'describe', 'your_run', 'show_pending', 'have_records',
+           'show_training', 'show_interpretation']
 
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -187,14 +189,54 @@ def read_results(out:Path|str) -> pd.DataFrame|None:
     p = Path(out)/'results.csv'
     return pd.read_csv(p) if p.exists() and p.stat().st_size > 1 else None
 
-# %% ../nbs/60_records.ipynb #863dd44b
-def results_root() -> Path:
-    "The course's saved results: `$RESNET_COURSE_RESULTS` if set (a hosted kernel's install cell sets it), else `results/` beside the notebooks"
-    if os.environ.get('RESNET_COURSE_RESULTS'): return Path(os.environ['RESNET_COURSE_RESULTS'])
-    for p in (Path('results'), Path('nbs')/'results'):
-        if p.is_dir(): return p
-    return Path('results')
+# %% ../nbs/60_records.ipynb #rule-code
+RESULTS_ENV = 'RESNET_COURSE_RESULTS'
+# What a results folder holds: the course's records by device, or what the commands write by default (each `reproduce --out` folder holds runs/)
+RESULTS_LAYOUT = ('cpu', 'gpu', 'full', 'reduced', 'sample', 'figures', 'figures-sample', 'bench', 'bench-sample', 'speedrun', 'speedrun-sample')
 
+class ResultsFolderError(ValueError):
+    "The course's records cannot be found: `$RESNET_COURSE_RESULTS` names no results folder, or the package is not in a clone"
+
+def _clone() -> Path|None:
+    "The root of the clone the package is imported from, or None where it is installed as a copy (pip install without -e)"
+    import resnet_course
+    root = Path(resnet_course.__file__).resolve().parents[1]
+    return root if (root/'nbs'/'60_records.ipynb').is_file() else None
+
+def not_results(p:Path) -> str|None:
+    "Why `p` is not a results folder, or None if it is one: it holds `cpu/` or `gpu/`, a default output of the commands, or a folder with `runs/`"
+    p = Path(p)
+    if not p.exists(): return 'there is no such folder'
+    if not p.is_dir(): return 'it is a file'
+    if (p/'runs').is_dir(): return f'it holds runs/, so it is the output of one command: name the folder that holds it, {p.parent}'
+    if not any(p.iterdir()): return 'it is empty'
+    if any(k.is_dir() and (k.name in RESULTS_LAYOUT or (k/'runs').is_dir()) for k in p.iterdir()): return None
+    return f"it holds none of {', '.join(RESULTS_LAYOUT[:5])}, ..., nor a folder with runs/"
+
+def course_results() -> Path:
+    "The course's own records, which the pages show: `$RESNET_COURSE_RESULTS` if set, else `nbs/results` of the clone the package comes from, wherever the notebook runs"
+    if env := os.environ.get(RESULTS_ENV, '').strip():
+        if why := not_results(Path(env).expanduser()):
+            raise ResultsFolderError(f"{RESULTS_ENV}={env} names no results folder ({why}): set it to one, such as a clone's nbs/results, or unset it")
+        return Path(env).expanduser().resolve()
+    if (root := _clone()) is None:
+        raise ResultsFolderError(f"The course's records are not found: resnet_course is installed outside a clone of its repository, and {RESULTS_ENV} "
+                                 "is not set: set it to a clone's nbs/results")
+    return root/'nbs'/'results'
+
+def learner_results() -> Path|None:
+    "The learner's own results, shown beside the course's: `results/` in the working directory or at the clone's root; None where there is none, where `$RESNET_COURSE_RESULTS` is set, or under `IN_TEST`"
+    if os.environ.get(RESULTS_ENV, '').strip() or os.environ.get('IN_TEST'): return None
+    course, root = course_results().resolve(), _clone()
+    for p in [Path.cwd()/'results'] + ([root/'results'] if root else []):
+        if p.is_dir() and p.resolve() != course: return p
+    return None
+
+def results_root() -> Path:
+    "The former name of `course_results`, kept so that notebooks written for it still run"
+    return course_results()
+
+# %% ../nbs/60_records.ipynb #863dd44b
 def _preference(rec:dict) -> tuple:
     row = rec['row']
     return (not rec['settings']['sample'], bool(rec.get('chapter_recipe')), 'CUDA' in row.get('hardware', ''), rec.get('finished_at', ''))
@@ -218,8 +260,8 @@ def _shown_record(p:Path) -> dict|None:
 
 # %% ../nbs/60_records.ipynb #520edc1b
 def best_record(name:str, root:Path=None) -> tuple:
-    "The preferred full-data record of model `name` under `root`, and its run folder; (None, None) if there is none. Damaged records are skipped with a warning"
-    found = [(r, p.parent) for p in sorted(Path(root or results_root()).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
+    "The preferred full-data record of model `name` under `root` (default: `course_results()`), and its run folder; (None, None) if there is none. Damaged records are skipped with a warning"
+    found = [(r, p.parent) for p in sorted(Path(root or course_results()).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
     found = [(r, d) for r, d in found if not r['settings']['sample']]
     return max(found, key=lambda t: _preference(t[0])) if found else (None, None)
 
@@ -237,23 +279,66 @@ def describe(rec:dict) -> str:
             f"on the full {row['data']}: {recipe}. Trained on {row['hardware']}, {row['date']}; {row['s/epoch']:.0f} s per epoch. "
             f"Top-1 accuracy {row['top-1 %']}% (book: {row['book top-1 %']}%).")
 
+# %% ../nbs/60_records.ipynb #your-run
+_RECIPES = {'chapter': "the chapter's recipe", 'reduced': 'the reduced version', 'changed': 'settings of your own'}
+
+def _shown_path(p:Path) -> str:
+    "`p` as a learner would type it: from the clone's root, or from the working directory, where it is inside them"
+    p = Path(p).resolve()
+    for base in (_clone(), Path.cwd()):
+        if base is not None and p.is_relative_to(base.resolve()): return str(p.relative_to(base.resolve()))
+    return str(p)
+
+def your_run(name:str, mine:Path|None, course:dict=None) -> str|None:
+    "A line on the learner's own run of model `name` in their results `mine`, labelled as theirs, beside the course's record `course`; None if they have none"
+    if not mine: return None
+    done = [(r, p.parent) for p in sorted(Path(mine).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
+    if done:
+        rec, folder = max(done, key=lambda t: _preference(t[0]))
+        row, st = rec['row'], rec['settings']
+        kind = 'on the sample: its numbers only show that the code runs' if st['sample'] else \
+               _RECIPES.get(rec.get('recipe') or row.get('recipe') or ('chapter' if rec.get('chapter_recipe') else 'changed'), 'settings of your own')
+        beside = f"; the course's record above: {course['row']['top-1 %']}%" if course else ''
+        return (f"**Your run** (`{_shown_path(folder)}`), {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''} at {st['size']} px, {kind}: top-1 {row['top-1 %']}%{beside}. "
+                f"It trained for {_mmss(sum(h['seconds'] for h in rec['history']))} on {row['hardware']}, {row['date']}.")
+    if started := sorted(p.parent for p in Path(mine).glob(f'*/runs/{name}-*/progress.pth')):
+        return (f"**Your run** of `{name}` in `{_shown_path(started[-1])}` has not finished: run the command that started it again "
+                "(`make reproduce`, say), and it resumes after its last finished epoch.")
+    return None
+
+def show_pending(what:str, command:str):
+    "Say, where a cell would show a result, that the record `what` is missing and which `command` makes it"
+    from IPython.display import Markdown, display
+    display(Markdown(f"**Pending:** the course's records do not hold {what} yet. `{command}` makes it."))
+
+def have_records(*paths, command:str) -> bool:
+    "Whether every record file in `paths` exists; if not, say which are missing and the `command` that makes them (`show_pending`)"
+    missing = [f'`{_shown_path(p)}`' for p in paths if not Path(p).exists()]
+    if missing: show_pending(' and '.join(missing), command)
+    return not missing
+
 # %% ../nbs/60_records.ipynb #03fce47b
-def show_training(name:str, root:Path=None) -> dict|None:
-    "Display the best saved full-data training record of chapter model `name` and return it, or say that it is pending"
+def show_training(
+    name:str,         # the chapter model
+    root:Path=None,   # the course's records (default: `course_results()`)
+    mine:Path=None,   # the learner's results, shown beside them (default: `learner_results()`; False: none)
+) -> dict|None:
+    "Display the best saved full-data training record of chapter model `name` and return it, or say that it is pending; then the learner's own run of it, if any"
     from IPython.display import Markdown, Image as DisplayImage, display
     rec, folder = best_record(name, root)
     if rec is None:
         display(Markdown(f"**Pending:** no full-data run of `{name}` is saved yet. On a GPU, `make full-run` makes it "
                          f"(`resnet-course reproduce --models {name} --lr-find --out nbs/results/gpu`)."))
-        return None
-    display(Markdown(describe(rec)))
-    if (folder/'lr_find.png').exists(): display(DisplayImage(filename=str(folder/'lr_find.png')))
-    hist = pd.DataFrame(rec['history'])
-    if len(hist):
-        hist['time'] = hist.pop('seconds').map(_mmss)
-        display(hist.style.hide(axis='index').format(precision=4))
-    if (folder/'loss.png').exists(): display(DisplayImage(filename=str(folder/'loss.png')))
-    show_interpretation(folder)
+    else:
+        display(Markdown(describe(rec)))
+        if (folder/'lr_find.png').exists(): display(DisplayImage(filename=str(folder/'lr_find.png')))
+        hist = pd.DataFrame(rec['history'])
+        if len(hist):
+            hist['time'] = hist.pop('seconds').map(_mmss)
+            display(hist.style.hide(axis='index').format(precision=4))
+        if (folder/'loss.png').exists(): display(DisplayImage(filename=str(folder/'loss.png')))
+        show_interpretation(folder)
+    if line := your_run(name, learner_results() if mine is None else mine, rec): display(Markdown(line))
     return rec
 
 def show_interpretation(folder:Path):

@@ -68,8 +68,8 @@ def small_dataset(tmp_path):
     return make_small_dataset(tmp_path/'small')
 
 # The longest tests first, so that pytest-xdist's two workers finish together rather than one waiting on a late long test.
-LONGEST_FIRST = ('test_faults.py', 'test_scaling.py', 'test_cli.py::test_reproduce_quick', 'test_package.py::test_experiments',
-                 'test_site.py', 'test_cli.py::test_interrupted')
+LONGEST_FIRST = ('test_faults.py', 'test_scaling.py', 'test_readme_order.py::test_reproduce_quick', 'test_cli.py::test_reproduce_quick',
+                 'test_package.py::test_experiments', 'test_site.py', 'test_readme_order.py', 'test_cli.py::test_interrupted')
 
 def pytest_collection_modifyitems(items):
     rank = lambda item: next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))

@@ -49,12 +49,15 @@ def test_guard_fetches_the_results_once_where_the_course_is_installed(kernel, ho
     assert kernel(host=host, course_installed=True, cloned=True) == []     # a second notebook in the same kernel fetches nothing
 
 def test_saved_results_show_on_a_hosted_kernel(kernel, tmp_path, monkeypatch):
-    "With only the notebook opened, in a folder with no results, the notebooks' record lookup finds the fetched results"
-    from resnet_course.records import results_root, best_record
+    "With only the notebook opened, in a folder with results of the learner's own, the notebooks' record lookup finds the fetched results, and only them"
+    from resnet_course.records import course_results, learner_results, best_record
     kernel(host='colab', course_installed=True, cloned=True)
     shutil.copytree(ROOT/'nbs'/'results', tmp_path/'resnet_course'/'nbs'/'results')
+    (tmp_path/'results'/'sample'/'runs').mkdir(parents=True)   # a learner's `resnet-course reproduce --quick` in the kernel's folder
     monkeypatch.chdir(tmp_path)
-    assert results_root() == tmp_path/'resnet_course'/'nbs'/'results'
+    monkeypatch.delenv('IN_TEST', raising=False)
+    assert course_results() == tmp_path/'resnet_course'/'nbs'/'results'
+    assert learner_results() is None                              # RESNET_COURSE_RESULTS overrides both
     rec, folder = best_record('resnet18')
     assert rec is not None and rec['row']['name'] == 'resnet18' and folder.is_relative_to(tmp_path)
 
