@@ -32,8 +32,9 @@ __all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOAL
            'StopAfter', 'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
            'ProgressiveResize', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key', 'chapter_reference',
            'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target',
-           'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table',
-           'ablation', 'ablation_table', 'plot_speedruns']
+           'speed_entry_problem', 'ablation_entry_problem', 'reference_entry_problem', 'speed_runs', 'seed_summary',
+           'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table', 'ablation', 'ablation_table',
+           'plot_speedruns']
 
 # %% ../nbs/34_fast.ipynb #c301be28
 def _sync(device=None):
@@ -454,11 +455,11 @@ def chapter_reference(
         return dict(result={'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'epochs': s.epochs, 'fastest epoch s': min(secs),
                             'chapter s': round(min(secs) * CHAPTER_MODELS['resnet18'].epochs, 1)},
                     settings=asdict(s), history=hist.rows, load=load.facts, **provenance(dev), data=_data_label(source, sample))
-    return reuse_or_make(Path(out)/'reference.json', settings, run)
+    return reuse_or_make(Path(out)/'reference.json', settings, run, check=reference_entry_problem)
 
 def references(out:Path) -> list:
     "The chapter references kept in `out/reference.json`, one per machine"
-    return [e['result'] for e in load_results(Path(out)/'reference.json')]
+    return [e['result'] for e in load_results(Path(out)/'reference.json', reference_entry_problem)]
 
 def chapter_cpu_record(
     name:str='resnet18',   # the chapter model
@@ -504,6 +505,37 @@ def speed_target(
                            f"({ref.get('date', ref.get('row', {}).get('date'))}: its fastest epoch, times 5)")
 
 # %% ../nbs/34_fast.ipynb #fffced4c
+def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _history_problem(h) -> str|None:
+    if not isinstance(h, list) or not h: return 'has no history of epochs'
+    if not all(isinstance(x, dict) and _num(x.get('seconds')) and x['seconds'] > 0 for x in h): return "has epochs without positive 'seconds'"
+    return None
+
+def speed_entry_problem(e:dict) -> str|None:
+    "Why a kept speed run cannot be used, in words, or None: its result's numbers, its epochs, its recipe"
+    r = e['result']
+    if not isinstance(r, dict) or not isinstance(r.get('result'), dict): return 'holds no run record'
+    res = r['result']
+    if not (_num(res.get('top-1 %')) and 0 <= res['top-1 %'] <= 100): return f"has a top-1 of {res.get('top-1 %')!r}, not a number from 0 to 100"
+    if not (_num(res.get('training s')) and res['training s'] > 0): return f"has {res.get('training s')!r} training seconds, not a positive number"
+    if why := _history_problem(r.get('history')): return why
+    if not all(_num(x.get('accuracy')) for x in r['history']): return "has epochs without an 'accuracy'"
+    if not isinstance(r.get('recipe'), dict) or 'seed' not in r['recipe'] or 'phases' not in r['recipe']: return 'names no recipe and seed'
+    if 'data s' not in r: return "lacks 'data s'"
+    return None
+
+def ablation_entry_problem(e:dict) -> str|None:
+    "`speed_entry_problem`, and the lever it changed"
+    if e['settings'].get('lever') not in ABLATION: return f"names no lever of the ablation ({e['settings'].get('lever')!r})"
+    return speed_entry_problem(e)
+
+def reference_entry_problem(e:dict) -> str|None:
+    "Why a kept chapter reference cannot be used, in words, or None"
+    r = e['result']
+    if not isinstance(r, dict) or not isinstance(r.get('result'), dict) or not _num(r['result'].get('top-1 %')): return 'holds no reference record'
+    return _history_problem(r.get('history'))
+
 def speed_runs(
     recipe:str,                     # a name of `SPEED_RECIPES`
     seeds=(42,),                    # one run per seed
@@ -524,7 +556,7 @@ def speed_runs(
         def run(rs=rs):
             print(f"{recipe}, seed {rs.seed}: {rs}")
             return speed_run(rs, source, sample, dev, cache)
-        runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run) if out is not None else run())
+        runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run, check=speed_entry_problem) if out is not None else run())
     return runs
 
 def seed_summary(
@@ -554,7 +586,7 @@ def kept_runs(
 ) -> list:
     "The runs of `recipe` kept in `out/speedrun.json`, in the order they ran; runs of another version of the recipe (or another machine) are left out"
     r = r or SPEED_RECIPES[recipe]
-    return [e['result'] for e in load_results(Path(out)/'speedrun.json')
+    return [e['result'] for e in load_results(Path(out)/'speedrun.json', speed_entry_problem)
             if same_recipe(e['settings']['recipe'], r) and (machine is None or machine_key(e['result']) == machine)]
 
 def machines_of(runs:list) -> list:
@@ -643,7 +675,7 @@ def ablation(
         def run(rl=rl, lever=lever):
             print(f"ablation of {recipe}, {lever}: {rl}")
             return speed_run(rl, source, sample, dev, cache)
-        reuse_or_make(out/'ablation.json', settings, run)
+        reuse_or_make(out/'ablation.json', settings, run, check=ablation_entry_problem)
     return ablation_table(out, recipe, seed, r=r, machine=machine_key(dev))
 
 def _ablation_row(lever:str, rec:dict) -> dict:
@@ -661,7 +693,7 @@ def ablation_table(
     own = [x for x in kept_runs(out, recipe, r, machine) if x['recipe']['seed'] == seed]
     if not own: return None
     out, machine, ran = Path(out), machine_key(own[0]), _as_recipe(own[0]['recipe'])   # the recipe as it ran on that machine
-    kept = {e['settings']['lever']: e for e in load_results(out/'ablation.json') if machine_key(e['result']) == machine}
+    kept = {e['settings']['lever']: e for e in load_results(out/'ablation.json', ablation_entry_problem) if machine_key(e['result']) == machine}
     rows = [_ablation_row('the recipe', own[0])] + [_ablation_row(k, kept[k]['result']) for k in ABLATION if k in kept
              and kept[k]['settings']['recipe'] == _json(asdict(ABLATION[k](ran)))]
     df = pd.DataFrame(rows)

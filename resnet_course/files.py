@@ -13,8 +13,8 @@ from typing import Callable
 
 # %% auto #0
 __all__ = ['TEMP_SUFFIX', 'atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig',
-           'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside', 'OtherSettingsError', 'load_results',
-           'reuse_or_make']
+           'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside', 'OtherSettingsError', 'content_digest',
+           'signed', 'entry_problem', 'load_results', 'reuse_or_make']
 
 # %% ../nbs/51_files.ipynb #c8b7522d
 TEMP_SUFFIX = '.resnet-course.tmp'   # every temporary file the course writes ends so, and only those are ever removed
@@ -115,35 +115,66 @@ def _jsonable(o):
     "`o` as JSON gives it back, so that tuples compare equal to lists"
     return json.loads(json.dumps(o))
 
-def load_results(path:Path|str) -> list:
-    "The entries (`{'settings': ..., 'result': ...}`) of the store at `path`: none if it is missing; moved aside, with a message, if it is damaged"
+def content_digest(obj) -> str:
+    "SHA-256 of `obj` as canonical JSON (keys sorted): equal for equal contents, whatever the order they were written in"
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()).hexdigest()
+
+def signed(entry:dict) -> dict:
+    "`entry` with the checksum of its own contents added"
+    entry = {k: v for k, v in entry.items() if k != 'checksum'}
+    return {**entry, 'checksum': content_digest(entry)}
+
+def entry_problem(e, check:Callable=None) -> str|None:
+    "Why `e` is not a valid entry of a store (in words), or None: its shape, its checksum, then what `check(e)` says of its contents"
+    if not isinstance(e, dict) or not isinstance(e.get('settings'), dict) or 'result' not in e: return 'is not a {"settings": ..., "result": ...} entry'
+    if 'checksum' not in e: return 'has no checksum, so it cannot be told from an entry edited by hand'
+    if e['checksum'] != content_digest({k: v for k, v in e.items() if k != 'checksum'}): return 'does not match its checksum: it was edited or damaged'
+    return check(e) if check is not None else None
+
+def _entry_name(e) -> str:
+    "A few words naming an entry in a message: its settings, shortened"
+    s = e.get('settings') if isinstance(e, dict) else None
+    return (json.dumps(s, sort_keys=True)[:80] + ('...' if len(json.dumps(s)) > 80 else '')) if isinstance(s, dict) else repr(e)[:40]
+
+def load_results(
+    path:Path|str,            # the JSON store
+    check:Callable=None,      # `check(entry)`: why an entry's contents are not usable in this store, or None
+) -> list:
+    "The valid entries of the store at `path`: none if it is missing; a damaged store is moved aside, and so is each invalid entry, each with one line"
     path = Path(path)
     if not path.exists(): return []
     try:
         entries = json.loads(path.read_text())
-        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get('settings'), dict) and 'result' in e for e in entries)):
-            raise ValueError('not a list of {"settings": ..., "result": ...} entries')
+        if not isinstance(entries, list): raise ValueError('not a list of {"settings": ..., "result": ...} entries')
     except (ValueError, UnicodeDecodeError) as e:
         move_aside(path, f'cannot be read as a store of results ({str(e)[:80]})')
         return []
-    return entries
+    problems = [(e, entry_problem(e, check)) for e in entries]
+    bad = [(e, why) for e, why in problems if why]
+    if bad:
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        atomic_write(aside, json.dumps([e for e, _ in bad], indent=1))
+        atomic_write(path, json.dumps([e for e, why in problems if not why], indent=1))
+        for e, why in bad: print(f"Warning: an entry of {path} ({_entry_name(e)}) {why}. Moved it aside to {aside.name}; its result will be made again.")
+    return [e for e, why in problems if not why]
 
 def _differences(old:dict, new:dict) -> str:
     "The settings in which `old` and `new` differ, as `name: old -> new`"
     return ', '.join(f'{k}: {old.get(k, "unset")!r} -> {new.get(k, "unset")!r}' for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
 
 def reuse_or_make(
-    path:Path|str,            # the JSON store, a list of {"settings": ..., "result": ...} entries
+    path:Path|str,            # the JSON store, a list of {"settings": ..., "result": ..., "checksum": ...} entries
     settings:dict,            # everything the result depends on, as JSON values; an entry is reused only if its settings equal these
     make:Callable,            # `make()` computes the result (JSON values); called only when no entry matches
     keep_others:bool=True,    # keep the entries of other settings beside the new one; False: the store holds one result, and other settings are refused
     needs=(),                 # files the result also lives in: if one is missing, a matching entry is made again
     defaults:dict=None,       # values of settings added since older entries were made: an entry that lacks one reads as having it
+    check:Callable=None,      # `check(entry)`: why an entry's contents are not usable (see `load_results`)
 ):
-    "The result stored at `path` for `settings`, or `make()`'s, stored there; a result of other settings is never overwritten silently"
+    "The result stored at `path` for `settings`, or `make()`'s, stored there with its checksum; a result of other settings is never overwritten silently"
     path, settings = Path(path), _jsonable(settings)
     with_defaults = lambda e: {**(defaults or {}), **e['settings']}
-    entries = load_results(path)
+    entries = load_results(path, check)
     same = [e for e in entries if with_defaults(e) == settings]
     if same and all(Path(f).exists() for f in needs):
         r = same[0]['result']
@@ -155,6 +186,6 @@ def reuse_or_make(
         raise OtherSettingsError(f"{path} holds a result made with other settings ({_differences(with_defaults(others[0]), settings)}): "
                                  f"give this run another folder (--out), or move {path.name} aside to make it again.")
     result = _jsonable(make())
-    kept = [e for e in load_results(path) if with_defaults(e) != settings] if keep_others else []   # read again: entries stored meanwhile stay
-    atomic_write(path, json.dumps(kept + [{'settings': settings, 'result': result}], indent=1))
+    kept = [e for e in load_results(path, check) if with_defaults(e) != settings] if keep_others else []   # read again: entries stored meanwhile stay
+    atomic_write(path, json.dumps(kept + [signed({'settings': settings, 'result': result})], indent=1))
     return result

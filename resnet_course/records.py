@@ -13,10 +13,10 @@ from .files import *
 from .settings import *
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'RunFolder', 'rng_states', 'set_rng_states', 'state_digest', 'load_opt_state',
-           'finished_records', 'rebuild_results', 'read_results', 'ResultsFolderError', 'not_results', 'course_results',
-           'learner_results', 'results_root', 'best_record', 'describe', 'your_run', 'show_pending', 'have_records',
-           'show_training', 'show_interpretation']
+__all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'RunFolder', 'record_problem', 'read_record', 'rng_states', 'set_rng_states',
+           'state_digest', 'load_opt_state', 'finished_records', 'rebuild_results', 'read_results',
+           'ResultsFolderError', 'not_results', 'course_results', 'learner_results', 'results_root', 'best_record',
+           'describe', 'your_run', 'show_pending', 'have_records', 'show_training', 'show_interpretation']
 
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -34,15 +34,41 @@ class RunFolder:
         self.confusion, self.confusion_plot, self.top_losses_plot = self.path/'confusion.json', self.path/'confusion.png', self.path/'top_losses.png'
     def __repr__(self): return f'RunFolder({self.path})'
 
+# %% ../nbs/60_records.ipynb #reader-code
+_SHOWN = {'row': ('name', 'model', 'data', 'hardware', 'date', 's/epoch', 'top-1 %', 'book top-1 %'),   # what the tables and `show_training` read
+          'settings': ('sample', 'epochs', 'size', 'presize', 'bs')}
+
+def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def record_problem(rec) -> str|None:
+    "Why `rec` is not a usable record of a finished run, in words; None if it is one"
+    if not isinstance(rec, dict): return 'is not a record'
+    missing = [k for k in ('settings', 'row', 'history', 'weights_sha256') if k not in rec]
+    if missing: return f"lacks {', '.join(missing)}"
+    if not (isinstance(rec['settings'], dict) and isinstance(rec['row'], dict) and isinstance(rec['history'], list)): return 'has parts of the wrong kind'
+    for part, keys in _SHOWN.items():
+        if lost := [k for k in keys if k not in rec[part]]: return f"its {part} lacks {', '.join(lost)}"
+    row = rec['row']
+    if not (_number(row['top-1 %']) and 0 <= row['top-1 %'] <= 100): return f"has a top-1 of {row['top-1 %']!r}, not a number from 0 to 100"
+    if not (_number(row['s/epoch']) and row['s/epoch'] > 0): return f"has {row['s/epoch']!r} seconds per epoch, not a positive number"
+    if 'checksum' not in rec: return 'has no checksum, so it cannot be told from a record edited by hand'
+    if rec['checksum'] != content_digest({k: v for k, v in rec.items() if k != 'checksum'}): return 'does not match its checksum: it was edited or damaged'
+    return None
+
+def read_record(path:Path|str) -> tuple:
+    "The record at `path` and None, or None and why it cannot be used"
+    try: rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e: return None, f'cannot be read as a record ({type(e).__name__}: {str(e)[:60]})'
+    why = record_problem(rec)
+    return (None, why) if why else (rec, None)
+
 # %% ../nbs/60_records.ipynb #a0e3be2d
 @patch
 def finished(self:RunFolder, model:nn.Module=None) -> dict|None:
     "The checked record of this run if it finished, loading its weights into `model` if given; else None"
     if not self.record.exists(): return None
-    try:
-        rec = json.loads(self.record.read_text())
-        assert isinstance(rec, dict) and {'settings', 'row', 'weights_sha256'} <= rec.keys(), 'fields are missing'
-    except (ValueError, AssertionError, UnicodeDecodeError) as e: return self._reject(f'is not a valid record ({e})')
+    rec, why = read_record(self.record)
+    if why: return self._reject(f'is not a valid record: it {why}')
     try: same = RunSettings(**rec['settings']).as_run() == self.settings
     except (TypeError, ValueError): same = False
     if not same: return self._reject('belongs to other settings than its folder')
@@ -65,7 +91,7 @@ def _reject(self:RunFolder, why:str):
 def save_finished(self:RunFolder, model:nn.Module, record:dict) -> dict:
     "Write the weights, then the record with their hash, then drop the progress file"
     atomic_torch_save(model.state_dict(), self.weights)
-    record = {**record, 'settings': asdict(self.settings), 'weights_sha256': file_sha256(self.weights)}
+    record = signed({**record, 'settings': asdict(self.settings), 'weights_sha256': file_sha256(self.weights)})
     atomic_write(self.record, json.dumps(record, indent=1))
     self.progress.unlink(missing_ok=True)
     return record
@@ -146,12 +172,9 @@ def finished_records(out:Path|str) -> list:
     "The valid records of all finished runs in `out`, oldest first, skipping (with a warning) any that cannot be read"
     recs = []
     for p in sorted(Path(out).glob('runs/*/record.json')):
-        try:
-            rec = json.loads(p.read_text())
-            assert isinstance(rec, dict) and isinstance(rec.get('row'), dict) and isinstance(rec.get('settings'), dict)
-            recs.append(rec)
-        except (ValueError, AssertionError, UnicodeDecodeError):
-            warnings.warn(f'{p} is not a valid record and is left out of the table; the next run of that model will move it aside and retrain.')
+        rec, why = read_record(p)
+        if why: warnings.warn(f'{p} is not a valid record (it {why}) and is left out of the table; the next run of that model will move it aside and retrain.')
+        else: recs.append(rec)
     return sorted(recs, key=lambda r: r.get('finished_at', ''))
 
 def _rows_not_from(out:Path, rows:list) -> pd.DataFrame|None:
@@ -241,22 +264,11 @@ def _preference(rec:dict) -> tuple:
     row = rec['row']
     return (not rec['settings']['sample'], bool(rec.get('chapter_recipe')), 'CUDA' in row.get('hardware', ''), rec.get('finished_at', ''))
 
-_SHOWN = {'row': ('model', 'data', 'hardware', 'date', 's/epoch', 'top-1 %', 'book top-1 %'),   # what `describe` and `show_training` read
-          'settings': ('sample', 'epochs', 'size', 'presize', 'bs')}
-
 def _shown_record(p:Path) -> dict|None:
-    "The record at `p` if it holds everything `show_training` reads; else None, with a warning that names the file"
-    try:
-        rec = json.loads(p.read_text())
-        assert isinstance(rec, dict) and isinstance(rec.get('history', []), list), 'not a record'
-        for part, keys in _SHOWN.items():
-            missing = [k for k in keys if not isinstance(rec.get(part), dict) or k not in rec[part]]
-            assert not missing, f"its {part} lacks {', '.join(missing)}"
-        float(rec['row']['s/epoch'])
-        return rec
-    except (OSError, ValueError, TypeError, AssertionError, UnicodeDecodeError) as e:
-        warnings.warn(f'{p} is not a valid record ({e}) and is not shown; the next run of that model will move it aside and retrain.')
-        return None
+    "The record at `p` if `read_record` finds it usable; else None, with a warning that names the file and why"
+    rec, why = read_record(p)
+    if why: warnings.warn(f'{p} is not a valid record (it {why}) and is not shown; the next run of that model will move it aside and retrain.')
+    return rec
 
 # %% ../nbs/60_records.ipynb #520edc1b
 def best_record(name:str, root:Path=None) -> tuple:

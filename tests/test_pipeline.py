@@ -50,7 +50,8 @@ def test_reuse_keeps_stored_settings_over_defaults(tmp_path):
     reuse_or_make(store, {'epochs': 3, 'size': 128}, make, defaults={'size': 128})   # the default's own value: another run
     assert len(calls) == 2
     old = tmp_path/'old.json'   # an entry made before `size` existed reads as having the default
-    old.write_text(json.dumps([{'settings': {'epochs': 3}, 'result': {'top-1 %': 40.0}}]))
+    from resnet_course.files import signed
+    old.write_text(json.dumps([signed({'settings': {'epochs': 3}, 'result': {'top-1 %': 40.0}})]))
     assert reuse_or_make(old, {'epochs': 3, 'size': 128}, make, defaults={'size': 128}) == {'top-1 %': 40.0} and len(calls) == 2
 
 def test_resume_puts_back_the_optimiser_state(tmp_path):
@@ -69,3 +70,14 @@ def test_resume_puts_back_the_optimiser_state(tmp_path):
     tensors = lambda st: [(i, k, v) for i, d in enumerate(st) for k, v in d.items() if isinstance(v, torch.Tensor)]   # fastai: one dict per parameter
     assert tensors(saved) and len(tensors(got)) == len(tensors(saved))
     for (i, k, a), (_, _, b) in zip(tensors(saved), tensors(got)): assert torch.equal(a, b), (i, k)
+
+def test_an_edited_run_record_is_retrained(tmp_path, capsys):
+    "A finished run whose record's top-1 was raised by hand is not reused: the record goes aside, the model trains again, the table shows the real number"
+    from resnet_course.reproduce import reproduce
+    reproduce('fcn', sample=True, out=tmp_path, device='cpu')
+    p = next(tmp_path.glob('runs/fcn-*/record.json')); rec = json.loads(p.read_text()); real = rec['row']['top-1 %']
+    rec['row']['top-1 %'] = 99.9; p.write_text(json.dumps(rec))
+    capsys.readouterr()
+    df = reproduce('fcn', sample=True, out=tmp_path, device='cpu')
+    assert 'does not match its checksum' in capsys.readouterr().out and list(p.parent.glob('record.json.damaged-*'))
+    assert df['top-1 %'].tolist() == [real] and json.loads(p.read_text())['row']['top-1 %'] == real

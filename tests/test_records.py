@@ -5,19 +5,25 @@ from pathlib import Path
 import pytest
 import resnet_course  # noqa: F401
 from resnet_course.records import best_record, show_training
+from resnet_course.files import signed
 
 def record(sample=False, hardware='CPU only (x86_64, 2 cores)', top1=66.3) -> dict:
-    return {'settings': {'sample': sample, 'epochs': 5, 'size': 128, 'presize': 160, 'bs': 128}, 'chapter_recipe': True,
-            'row': {'model': 'fully convolutional net', 'data': 'imagenette2-160', 'hardware': hardware, 'date': '2026-11-29',
-                    's/epoch': 400.0, 'top-1 %': top1, 'book top-1 %': 65.9},
-            'history': [{'epoch': 1, 'train_loss': 1.5, 'valid_loss': 1.4, 'accuracy': 0.66, 'seconds': 400.0}]}
+    "A record as `save_finished` writes it, with its checksum"
+    return signed({'settings': {'sample': sample, 'epochs': 5, 'size': 128, 'presize': 160, 'bs': 128}, 'chapter_recipe': True,
+                   'row': {'name': 'fcn', 'model': 'fully convolutional net', 'data': 'imagenette2-160', 'hardware': hardware, 'date': '2026-11-29',
+                           's/epoch': 400.0, 'top-1 %': top1, 'book top-1 %': 65.9},
+                   'history': [{'epoch': 1, 'train_loss': 1.5, 'valid_loss': 1.4, 'accuracy': 0.66, 'seconds': 400.0}], 'weights_sha256': '0' * 64})
 
 DAMAGE = {'cut short': lambda p: p.write_text(json.dumps(record())[:50]),
           'not an object': lambda p: p.write_text('[1, 2]'),
           'a field missing': lambda p: p.write_text(json.dumps({**record(), 'row': {'model': 'fcn'}})),
           'settings missing': lambda p: p.write_text(json.dumps({k: v for k, v in record().items() if k != 'settings'})),
           'not text': lambda p: p.write_bytes(b'\xff\xfe\x00garbage'),
-          'seconds not a number': lambda p: p.write_text(json.dumps({**record(), 'row': {**record()['row'], 's/epoch': 'slow'}}))}
+          'seconds not a number': lambda p: p.write_text(json.dumps(signed({**record(), 'row': {**record()['row'], 's/epoch': 'slow'}}))),
+          'top-1 edited by hand': lambda p: p.write_text(json.dumps({**record(), 'row': {**record()['row'], 'top-1 %': 99.9}})),
+          'top-1 not a number': lambda p: p.write_text(json.dumps(signed({**record(), 'row': {**record()['row'], 'top-1 %': '7%'}}))),
+          'no name in its row': lambda p: p.write_text(json.dumps(signed({**record(), 'row': {k: v for k, v in record()['row'].items() if k != 'name'}}))),
+          'unsigned': lambda p: p.write_text(json.dumps({k: v for k, v in record().items() if k != 'checksum'}))}
 
 @pytest.mark.parametrize('damage', list(DAMAGE))
 def test_a_damaged_record_is_skipped_with_a_warning(tmp_path, damage):
