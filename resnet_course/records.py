@@ -100,8 +100,9 @@ def save_finished(self:RunFolder, model:nn.Module, record:dict) -> dict:
 @patch
 def save_progress(self:RunFolder, learn:Learner, epochs_done:int, history:list):
     "Store everything needed to resume after `epochs_done` epochs as the run would have gone on, with a checksum of it all"
-    rec = learn.recorder
-    state = {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'epochs_done': epochs_done,
+    rec, model = learn.recorder, learn.model
+    if isinstance(model, nn.parallel.DistributedDataParallel): model = model.module   # the model's own names, not DDP's `module.` ones
+    state = {'model': model.state_dict(), 'opt': learn.opt.state_dict(), 'epochs_done': epochs_done,
              'history': history, 'losses': [float(l) for l in rec.losses], 'iters': list(rec.iters),
              'values': [[float(v) for v in row] for row in rec.values], 'rng': rng_states(learn)}
     atomic_torch_save({**state, 'checksum': state_digest(state)}, self.progress)

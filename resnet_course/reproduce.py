@@ -280,18 +280,19 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
 
 # %% ../nbs/32_reproduce.ipynb #b8e2d4f3
 def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
-    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses into `run`'s folder"
-    interp = ClassificationInterpretation.from_learner(learn)
-    cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
-    interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
-    interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
-    atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))), figsize=(15, 15))   # room for each title: prediction, truth, loss, probability
-    atomic_savefig(plt.gcf(), run.top_losses_plot, dpi=80, bbox_inches='tight'); plt.close('all')
-    out = {'classes': vocab, 'matrix': cm.tolist(), 'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
-           'most confused': [[a, b, int(n)] for a, b, n in interp.most_confused(min_val=1)[:5]]}
-    atomic_write(run.confusion, json.dumps(out, indent=1))
-    return out
+    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses into `run`'s folder (the main process alone, under a launcher)"
+    with alone():   # the predictions of every validation image, on this process alone: under a launcher the others wait in a barrier
+        interp = ClassificationInterpretation.from_learner(learn)
+        cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
+        interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
+        interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
+        atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
+        interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))), figsize=(15, 15))   # room for each title: prediction, truth, loss, probability
+        atomic_savefig(plt.gcf(), run.top_losses_plot, dpi=80, bbox_inches='tight'); plt.close('all')
+        out = {'classes': vocab, 'matrix': cm.tolist(), 'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
+               'most confused': [[a, b, int(n)] for a, b, n in interp.most_confused(min_val=1)[:5]]}
+        atomic_write(run.confusion, json.dumps(out, indent=1))
+        return out
 
 def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
     "Save the interpretation of a finished full-data run whose weights are kept but whose interpretation is missing"
@@ -325,8 +326,8 @@ def train_chapter_model(
         move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
     learn = chapter_learner(name, s, run, device, cbs)
     start, history = resume(learn, run)
-    if is_main() and not s.sample:                # before the wait, how long it will be (each process trains 1/world_size of the data)
-        say_estimate(estimate_seconds(learn, s.epochs - start) / s.world_size, f"{name}: {s.epochs - start} epoch(s)", device)
+    if s.world_size == 1 and not s.sample:        # before the wait, how long it will be (not under torchrun: a fit on one rank alone would
+        say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)   # meet the others' collectives)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
     hist = train(learn, s, run, start, history, device)

@@ -14,7 +14,7 @@ from fastai.distributed import DistributedDL
 
 # %% auto #0
 __all__ = ['SCALING_RULE', 'world_size', 'rank', 'is_main', 'init_distributed', 'barrier', 'main_first', 'scaled_lr',
-           'distributed', 'course_command', 'compare_world_sizes']
+           'distributed', 'alone', 'course_command', 'compare_world_sizes']
 
 # %% ../nbs/35_scaling.ipynb #ca3f348b
 def world_size() -> int:
@@ -88,6 +88,16 @@ def distributed(learn:Learner, device:torch.device):
     if world_size() == 1:
         yield learn; return
     with learn.distrib_ctx(sync_bn=False, cpu=device.type != 'cuda'): yield learn
+
+@contextmanager
+def alone():
+    "Run the block as one process would, for work the main process does by itself after training: fastai gathers tensors from every process whenever `WORLD_SIZE` says there are several, and a gather the others never join waits for ever"
+    old = os.environ.get('WORLD_SIZE')
+    os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if old is None: del os.environ['WORLD_SIZE']
+        else: os.environ['WORLD_SIZE'] = old
 
 # %% ../nbs/35_scaling.ipynb #f49704ae
 def course_command(

@@ -125,3 +125,31 @@ def test_compare_world_sizes_from_an_interpreter_without_scripts(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     rows = eval(r.stdout.strip().splitlines()[-1])
     assert [row['processes'] for row in rows] == [1, 2], rows
+
+# ---------------------------------------------------------------------------------------------- the full-data path under torchrun
+def test_full_data_run_under_torchrun_resumes_and_finishes(tmp_path, cli_env, small_dataset):
+    """Two gloo processes train on a real (small) dataset, not the sample, so that the full-data path runs: killed after an epoch,
+    the rerun resumes from the progress file (saved with the model's own names, not DDP's `module.` ones), and the main process's
+    confusion matrix and top losses (which fastai would gather from every process) do not wait for ever on the others"""
+    out = tmp_path/'ddp'
+    args = ['reproduce', '--data', str(small_dataset), '--models', 'fcn', '--epochs', '12', '--size', '32', '--bs', '4', '--device', DEVICE, '--out', str(out)]
+    p = launch(args, cli_env)
+    progress = lambda: next(out.glob('runs/fcn-*/progress.pth'), None)
+    t0 = time.time()
+    while progress() is None and p.poll() is None and time.time() - t0 < 300: time.sleep(0.1)
+    assert progress() is not None, p.stdout.read()[-3000:] if p.poll() is not None else 'no progress after 300 s'
+    children = [int(c) for c in Path(f'/proc/{p.pid}/task/{p.pid}/children').read_text().split()]   # the ranks (torchrun starts them in sessions of their own)
+    for pid in children + [p.pid]: os.kill(pid, signal.SIGKILL)       # the file is renamed into place whole: it is complete or absent
+    p.wait(60)
+    t0 = time.time()
+    while any(Path(f'/proc/{pid}').exists() and Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z' for pid in children) and time.time() - t0 < 30: time.sleep(0.1)
+    saved = torch.load(progress(), weights_only=False)
+    assert not any(k.startswith('module.') for k in saved['model']), list(saved['model'])[:3]
+    r = launch(args, cli_env)
+    log = r.communicate(timeout=300)[0]
+    assert r.returncode == 0, log[-3000:]
+    assert 'resuming after epoch' in log and 'does not fit this model' not in log, log[-3000:]
+    rec = records(out)['fcn']
+    assert [h['epoch'] for h in rec['history']] == list(range(1, 13)) and rec['settings']['world_size'] == 2 and rec.get('resumed_after_epoch')
+    for f in ('confusion.json', 'confusion.png', 'top_losses.png'): assert (out/'runs'/f"fcn-{rec['row']['run']}"/f).exists(), f
+    assert sum(map(sum, json.loads((out/'runs'/f"fcn-{rec['row']['run']}"/'confusion.json').read_text())['matrix'])) == 12   # every validation image, once
