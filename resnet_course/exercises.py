@@ -59,7 +59,7 @@ def compare_mnist_nets(dls:DataLoaders, epochs:int=3, lr:float=1e-2, device=None
     for name, make in (('pooled', mnist_pooled_net), ('flat', mnist_flat_net)):
         set_seed(42)
         learn = get_learner(dls, make(dls.c), device=device, metrics=accuracy)
-        with learn.no_logging(): learn.fit_one_cycle(epochs, lr)   # progress bars stay: on full MNIST this takes minutes
+        train_run(learn, epochs, lr)   # with progress bars: on full MNIST this takes minutes
         rows[name] = {'parameters': total_params(learn.model)[0], **quadrant_shuffle_scores(learn.model, dls.valid)}
     return pd.DataFrame(rows).T
 

@@ -85,13 +85,12 @@ from .files import load_results, reuse_or_make
 def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
     "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
     set_seed(s.seed)
-    learn = get_learner(dls, make(dls.c), device=device, cbs=[FiniteLoss()])
-    hist = EpochHistory()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(s.epochs, s.lr, cbs=hist)
-    row = {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 1), 's/epoch': round(float(np.mean([r['seconds'] for r in hist.rows])), 1)}
+    learn = get_learner(dls, make(dls.c), device=device)
+    trained = train_run(learn, s.epochs, s.lr, progress=False)
+    row = {'top-1 %': round(trained['top-1 %'], 1), 's/epoch': round(float(np.mean([r['seconds'] for r in trained['history']])), 1)}
     if ref_valid is not None:
         with learn.no_bar(): row["top-1 % on the chapter's validation batches"] = round(100 * float(learn.validate(dl=ref_valid)[1]), 1)
-    return {'row': row, 'history': hist.rows}
+    return {'row': row, 'history': trained['history']}
 
 def compare_augs(
     s:RunSettings,         # data and training settings: the same for every augmentation
@@ -216,9 +215,8 @@ def bench_row(
     row |= {'chapter train img/s': c, 'fast train img/s': f, 'train speed-up': f / c}
     for path, dls in (('chapter', chap), ('fast', fst)):
         if not full: row |= {f'{path} s/epoch': PENDING, f'{path} top-1 %': PENDING}; continue
-        learn, hist = _bench_learner(dls, name, dev, path == 'fast', compile), EpochHistory()
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(s.epochs, s.lr, cbs=hist)
-        row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in hist.rows])), f'{path} top-1 %': 100 * final_metric(learn, 'accuracy')}
+        trained = train_run(_bench_learner(dls, name, dev, path == 'fast', compile), s.epochs, s.lr, progress=False)
+        row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in trained['history']])), f'{path} top-1 %': trained['top-1 %']}
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
 
 # %% ../nbs/34_fast.ipynb #8e997554
@@ -340,12 +338,6 @@ def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
         schedule[epochs] = fast_data_for(s, dev, aug=r.aug, cache=cache); epochs += n
     return schedule
 
-@contextmanager
-def _quiet(learn:Learner, quiet:bool):
-    "`learn` without its progress bars and epoch table while `quiet`"
-    if not quiet: yield; return
-    with learn.no_bar(), learn.no_logging(): yield
-
 def _say_speed_estimate(learn:Learner, r:SpeedRun, schedule:dict, dev):
     "Print how long the recipe will train here, timing a few steps at each phase's size"
     secs = 0.
@@ -371,20 +363,16 @@ def speed_run(
     schedule = _phase_loaders(r, source, sample, dev, cache)   # builds the uint8 caches the first time: not part of the training time
     data_s, dls = time.perf_counter() - t, schedule[0]
     set_seed(r.seed)
-    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), device=dev, cbs=[FiniteLoss()],
-                        loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
+    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), device=dev, loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
-    hist, lr = EpochHistory(), scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
+    lr = scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
     if progress and not sample and not r.compile: _say_speed_estimate(learn, r, schedule, dev)   # compiling belongs to the timed run
-    with MachineLoad() as load:                                # how busy the machine was with other work meanwhile
-        _sync(dev); t = time.perf_counter()
-        with _quiet(learn, not progress): learn.fit_one_cycle(r.epochs, lr, cbs=[ProgressiveResize(schedule), hist, *L(cbs)])
-        _sync(dev); secs = time.perf_counter() - t
-    res = {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'training s': round(secs, 1)}
+    trained = train_run(learn, r.epochs, lr, cbs=[ProgressiveResize(schedule), *L(cbs)], progress=progress)
+    res = {'top-1 %': trained['top-1 %'], 'training s': trained['training s']}
     if r.tta:
-        with _quiet(learn, not progress): preds, targs = learn.tta()
+        with quiet(learn, not progress): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
-    return dict(result=res, recipe=asdict(r), lr=lr, history=hist.rows, **{'data s': round(data_s, 1)}, **provenance(dev), load=load.facts,
+    return dict(result=res, recipe=asdict(r), lr=lr, history=trained['history'], **{'data s': round(data_s, 1)}, **provenance(dev), load=trained['load'],
                 data=_data_label(source, sample), validation=f"{len(dls.valid_ds):,} images at {r.phases[-1][1]} px")
 
 # %% ../nbs/34_fast.ipynb #9b742454
@@ -448,13 +436,13 @@ def chapter_reference(
     s = chapter_settings('resnet18', sample, epochs, source=str(source)).as_run()
     settings = dict(name="the chapter's ResNet18 recipe", settings=asdict(s), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
     def run():
-        learn, hist = chapter_learner('resnet18', s, device=dev), EpochHistory()
-        say_estimate(estimate_seconds(learn, s.epochs), f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)}", dev)
-        with MachineLoad() as load, _quiet(learn, not progress): learn.fit_one_cycle(s.epochs, s.lr, cbs=[hist, FiniteLoss()])
-        secs = [e['seconds'] for e in hist.rows]
-        return dict(result={'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2), 'epochs': s.epochs, 'fastest epoch s': min(secs),
+        learn = chapter_learner('resnet18', s, device=dev)
+        trained = train_run(learn, s.epochs, s.lr, progress=progress,
+                            estimate=f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)}")
+        secs = [e['seconds'] for e in trained['history']]
+        return dict(result={'top-1 %': trained['top-1 %'], 'epochs': s.epochs, 'fastest epoch s': min(secs),
                             'chapter s': round(min(secs) * CHAPTER_MODELS['resnet18'].epochs, 1)},
-                    settings=asdict(s), history=hist.rows, load=load.facts, **provenance(dev), data=_data_label(source, sample))
+                    settings=asdict(s), history=trained['history'], load=trained['load'], **provenance(dev), data=_data_label(source, sample))
     return reuse_or_make(Path(out)/'reference.json', settings, run, check=reference_entry_problem)
 
 def references(out:Path) -> list:

@@ -87,7 +87,7 @@ def degradation_curves(
             set_seed(seed)
             cb = TrainError()
             learn = get_learner(dls, depth_net(depth, width=width, n_out=dls.c, **NET_KINDS[kind]), device=device, cbs=cb, metrics=accuracy)
-            with learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+            train_run(learn, epochs, lr)
             if save_to is not None: atomic_torch_save(learn.model.state_dict(), Path(save_to)/f'{kind}-{depth}.pth')
             rows += [dict(net=kind, depth=depth, epoch=e + 1, train_error=err, train_loss=loss, valid_error=1 - float(v[-1]))
                      for e, (err, loss, v) in enumerate(zip(cb.errors, cb.losses, learn.recorder.values))]
@@ -185,7 +185,7 @@ def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:f
     model = depth_net(depth, n_out=dls.c, **NET_KINDS[kind])
     cb = ActivationStats(modules=list(model.children())[1:-3], with_hist=True)
     learn = get_learner(dls, model, device=device, cbs=cb, metrics=accuracy)
-    with learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+    train_run(learn, epochs, lr)
     return cb
 
 def near_zero_share(cb:ActivationStats) -> np.ndarray:

@@ -7,14 +7,14 @@ Docs: https://resnet-course.github.io/resnet_course/learner.html.md"""
 # %% ../nbs/54_learner.ipynb #e3025211
 from __future__ import annotations
 import math, random, time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from fastai.vision.all import *
 from .machine import *
 from copy import deepcopy   # after fastai's names: its star import brings a `copy` of its own
 
 # %% auto #0
 __all__ = ['VALID_SHARE', 'get_learner', 'final_metric', 'NonFiniteLossError', 'FiniteLoss', 'EpochHistory', 'random_state_kept',
-           'estimate_seconds', 'say_estimate']
+           'estimate_seconds', 'say_estimate', 'quiet', 'train_run']
 
 # %% ../nbs/54_learner.ipynb #21cb90c7
 def get_learner(
@@ -125,3 +125,32 @@ def say_estimate(seconds:float, what:str, device=None) -> str:
     line = f"{what}: {t} on {where}, estimated from a few timed steps." if math.isfinite(seconds) else f"{what}: no estimate (too few batches to time)."
     print(line)
     return line
+
+# %% ../nbs/54_learner.ipynb #train-run
+@contextmanager
+def quiet(learn:Learner, on:bool=True):
+    "`learn` without its progress bars and epoch table while `on`"
+    if not on: yield; return
+    with learn.no_bar(), learn.no_logging(): yield
+
+def train_run(
+    learn:Learner,          # built by its experiment, on its data path
+    epochs:int,             # epochs of one cycle (`fit_one_cycle`)
+    lr:float,               # its peak learning rate
+    cbs=(),                 # more callbacks, e.g. one that saves progress, or switches the image size
+    start_epoch:int=0,      # resume after this many finished epochs
+    history:list=None,      # the rows of those epochs
+    estimate:str=None,      # first print how long it will take, in these words (e.g. "fcn: 5 epochs"); None: no estimate
+    progress:bool=True,     # fastai's progress bars and epoch table
+    context=None,           # a context to train in, e.g. `distributed(learn, device)` under a launcher
+) -> dict:
+    "Train `learn` for one cycle; what every record keeps: each epoch's numbers and seconds, the training seconds, top-1, how busy the machine was, where and when"
+    dev = learn.dls.device
+    hist = EpochHistory(history)
+    if estimate: say_estimate(estimate_seconds(learn, epochs - start_epoch), estimate, dev)
+    with MachineLoad() as load, (context if context is not None else nullcontext()), quiet(learn, not progress):
+        synchronize(dev); t = time.perf_counter()
+        learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch, cbs=[hist, FiniteLoss(), *L(cbs)])
+        synchronize(dev); secs = time.perf_counter() - t
+    top1 = round(100 * final_metric(learn, 'accuracy'), 2) if 'accuracy' in learn.recorder.metric_names else None
+    return {'history': hist.rows, 'training s': round(secs, 1), 'top-1 %': top1, 'load': load.facts, **provenance(dev)}

@@ -237,18 +237,17 @@ def resume(learn:Learner, run:RunFolder) -> tuple:
 class SaveProgress(Callback):
     "After each epoch, save what `resume` needs into the run's progress file (on the main process only)"
     order = EpochHistory.order + 1
-    def __init__(self, run:RunFolder, history:EpochHistory): self.run, self.history = run, history
+    def __init__(self, run:RunFolder, history:EpochHistory=None): self.run, self.history = run, history
     def after_epoch(self):
         if not is_main() or not self.recorder.values[-1]: return   # another process, or an epoch skipped on resume
-        self.run.save_progress(self.learn, self.epoch + 1, self.history.rows)
+        rows = (self.history or self.learn.epoch_history).rows        # the fit's own `EpochHistory` (as `train_run` adds it) unless given
+        self.run.save_progress(self.learn, self.epoch + 1, rows)
 
-def train(learn:Learner, s:RunSettings, run:RunFolder, start_epoch:int=0, history:list=None, device=None) -> EpochHistory:
-    "Train `learn` as `s` says, from `start_epoch`, on every process of the run, saving progress each epoch; return the table of epochs"
-    hist = EpochHistory(history)
+def train(learn:Learner, s:RunSettings, run:RunFolder, start_epoch:int=0, history:list=None, device=None) -> dict:
+    "Train `learn` as `s` says, from `start_epoch`, on every process of the run, saving progress each epoch; `train_run`'s record"
     set_seed(s.seed + start_epoch)
-    with distributed(learn, pick_device(device)):
-        learn.fit_one_cycle(s.epochs, scaled_lr(s.lr, s.world_size), start_epoch=start_epoch, cbs=[hist, FiniteLoss(), SaveProgress(run, hist)])
-    return hist
+    return train_run(learn, s.epochs, scaled_lr(s.lr, s.world_size), cbs=[SaveProgress(run)], start_epoch=start_epoch, history=history,
+                     context=distributed(learn, pick_device(device)))
 
 # %% ../nbs/32_reproduce.ipynb #02cb10d9
 def find_lr(learn:Learner, run:RunFolder) -> float:
@@ -258,9 +257,9 @@ def find_lr(learn:Learner, run:RunFolder) -> float:
     atomic_savefig(plt.gcf(), run.lr_plot, dpi=100, bbox_inches='tight'); plt.close('all')
     return float(suggested.valley)
 
-def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHistory, extra:dict=None) -> dict:
+def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, trained:dict, extra:dict=None) -> dict:
     "Write the finished run: its results row, loss curve, record and weights; return the record"
-    cm, secs, p = CHAPTER_MODELS[name], [r['seconds'] for r in hist.rows], provenance(learn.dls.device)
+    cm, secs, p = CHAPTER_MODELS[name], [r['seconds'] for r in trained['history']], provenance(learn.dls.device)
     row = {'name': name, 'model': cm.label, 'data': dataset_name(s.source) + (' sample' if s.sample else ''),
            'size': s.size, 'epochs': s.epochs, 'bs': s.bs, 'parameters': total_params(learn.model)[0],
            'top-1 %': round(100 * final_metric(learn, 'accuracy'), 1),
@@ -274,7 +273,7 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, hist:EpochHist
     plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px" + {'sample': ' (sample)', 'reduced': ' (reduced)'}.get(row['recipe'], ''))
     plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows, kept in the record
     atomic_savefig(plt.gcf(), run.loss_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    return run.save_finished(learn.model, {'row': row, 'history': hist.rows, 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'recipe': row['recipe'], 'loss_plot': plotted,
+    return run.save_finished(learn.model, {'row': row, 'history': trained['history'], 'load': trained['load'], 'machine': trained['machine'], 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'recipe': row['recipe'], 'loss_plot': plotted,
                                            'versions': p['versions'], 'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 
@@ -330,9 +329,9 @@ def train_chapter_model(
         say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)   # meet the others' collectives)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
-    hist = train(learn, s, run, start, history, device)
+    trained = train(learn, s, run, start, history, device)
     if not is_main(): return None
-    rec = record(run, learn, name, s, hist, extra)
+    rec = record(run, learn, name, s, trained, extra)
     if not s.sample: save_interpretation(learn, run)
     return rec['row']
 
@@ -432,10 +431,7 @@ def fit_resumable(
 ) -> list:
     "`learn.fit_one_cycle(epochs, lr)`, saving its progress after every epoch, so that run again it carries on from the last finished one; return the table of epochs"
     s = replace(ifnone(s, getattr(learn, 'settings', None)), epochs=epochs, lr=lr)
-    hist = EpochHistory()
-    if s.sample: learn.fit_one_cycle(epochs, lr, cbs=hist); return hist.rows      # seconds: nothing worth keeping
+    if s.sample: return train_run(learn, epochs, lr)['history']      # seconds: nothing worth keeping
     run = RunFolder(ifnone(folder, NOTEBOOK_RUNS), name, s)
     start, history = resume(learn, run)
-    hist = EpochHistory(history)
-    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[hist, SaveProgress(run, hist)])
-    return hist.rows
+    return train_run(learn, epochs, lr, cbs=[SaveProgress(run)], start_epoch=start, history=history)['history']
