@@ -268,7 +268,7 @@ def get_data(
     "The chapter's `DataLoaders` for `source`, as in the book: `get_data(URLs.IMAGENETTE_160, 160, 128)`"
     s = RunSettings(source=str(source), presize=presize, size=size, bs=bs, seed=seed, sample=sample_mode() if sample is None else sample)
     r = s.as_run()
-    if sample is None and r != s and not str2bool(os.environ.get('IN_TEST', '')):   # the sample was not asked for: say what it changes
+    if sample is None and r != s and not run_by_nbdev():   # the sample was not asked for: say what it changes
         notice(f"Notice: on the sample, get_data(size={size}, bs={bs}) gives {r.size}-px crops of images resized to {r.presize} px, "
                f"in batches of {r.bs}: the sample's limits. Pass sample=False for what you asked.")
     return data_for(s, num_workers, device)

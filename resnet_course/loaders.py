@@ -35,7 +35,7 @@ class RandomCropFlip(DisplayedTransform):
         cols = left[:, None] + torch.where(flip[:, None], side - 1 - steps, steps)   # its columns, reversed where it is flipped
         i, r, cl = (t.to(x.device) for t in (torch.arange(bs)[:, None, None, None], rows[:, None, :, None], cols[:, None, None, :]))
         out = x[i, torch.arange(c, device=x.device)[None, :, None, None], r, cl]
-        self.last = dict(side=side, top=top.tolist(), left=left.tolist(), flip=flip.tolist())    # kept for the tests
+        self.last = dict(side=side, top=top.tolist(), left=left.tolist(), flip=flip.tolist())    # the last crops drawn, which the page shows and checks
         return TensorImage(out)
 
 class ResizeBatch(DisplayedTransform):

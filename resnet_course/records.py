@@ -249,8 +249,8 @@ def course_results() -> Path:
     return root/'nbs'/'results'
 
 def learner_results() -> Path|None:
-    "The learner's own results, shown beside the course's: `results/` in the working directory or at the clone's root; None where there is none, where `$RESNET_COURSE_RESULTS` is set, or under `IN_TEST`"
-    if os.environ.get(RESULTS_ENV, '').strip() or os.environ.get('IN_TEST'): return None
+    "The learner's own results, shown beside the course's: `results/` in the working directory or at the clone's root; None where there is none, where `$RESNET_COURSE_RESULTS` is set, or where nbdev runs the notebook (`run_by_nbdev`)"
+    if os.environ.get(RESULTS_ENV, '').strip() or run_by_nbdev(): return None
     course, root = course_results().resolve(), _clone()
     for p in [Path.cwd()/'results'] + ([root/'results'] if root else []):
         if p.is_dir() and p.resolve() != course: return p

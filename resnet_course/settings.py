@@ -15,7 +15,7 @@ from .machine import notice, cpu_bf16
 
 # %% auto #0
 __all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
-           'Reduced', 'train_mode', 'sample_mode', 'RunSettings', 'default_aug', 'n_epochs']
+           'Reduced', 'run_by_nbdev', 'train_mode', 'sample_mode', 'RunSettings', 'default_aug', 'n_epochs']
 
 # %% ../nbs/52_settings.ipynb #7088b7ea
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Reduced:
 
 REDUCED = Reduced()
 
+def run_by_nbdev() -> bool:
+    "Whether nbdev is executing this notebook, as nbdev-test and the docs build do (they set `IN_TEST`): cells then train on the sample, and pages read only the course's records"
+    return str2bool(os.environ.get('IN_TEST', '') or '0')
+
 def _env_mode() -> str|None:
     "The mode the environment variables ask for, or None"
     mode, env = os.environ.get(MODE_ENV, '').strip().lower(), os.environ.get(SAMPLE_ENV, '').strip()
@@ -60,7 +64,7 @@ def train_mode(
     "'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` say if set, else the sample under nbdev-test, else full on a CUDA GPU and reduced on a CPU"
     mode = _env_mode()
     if mode: return mode
-    if str2bool(os.environ.get('IN_TEST', '')): return 'sample'
+    if run_by_nbdev(): return 'sample'
     if device is not None: return 'full' if torch.device(device).type == 'cuda' else 'reduced'
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
