@@ -178,6 +178,30 @@ def class_folders(path:Path, split:str) -> dict:
     "Class name -> number of image files, for each class folder in `path/split`"
     return {d.name: len(image_files(d)) for d in sorted((path/split).iterdir()) if d.is_dir() and not d.name.startswith('.')}
 
+def _check_class_folders(path:Path, classes:dict, train:str, valid:str):
+    "Refuse class folders whose images would get another label, or none of their own: a folder that is a link to another class folder, images in subfolders"
+    real = {}
+    for split in (train, valid):
+        for k in classes[split]:
+            d = path/split/k; where = os.path.realpath(d)
+            if where in real:
+                raise DatasetLayoutError(f"{d} and {real[where]} are one folder (one is a link to the other), so "
+                                         + ("the model would be scored on images it trained on" if real[where].parent.name != split else "their images would be listed once, for one of the two classes")
+                                         + f". Remove the link, and give {split}/{k}/ images of its own.")
+            real[where] = d
+    for split in (train, valid):
+        with warnings.catch_warnings():                  # a skipped link is reported where the images are listed for training
+            warnings.simplefilter('ignore'); listed = image_files(path, [split])
+        loose = next((f for f in listed if len(f.relative_to(path/split).parts) == 1), None)
+        if loose is not None:
+            raise DatasetLayoutError(f"{loose} lies in {split}/ itself, outside any class folder, so its class would be {split!r}. "
+                                     f"Move it into the folder of its class ({split}/CLASS/), or delete it.")
+        deeper = next((f for f in listed if len(f.relative_to(path/split).parts) > 2), None)
+        if deeper is not None:   # the label of an image is the folder that holds it (`parent_label`), not the class folder above
+            k = deeper.relative_to(path/split).parts[0]
+            raise DatasetLayoutError(f"{path/split/k} keeps images in a subfolder, e.g. {deeper.relative_to(path)}: an image's class is the folder that holds it, "
+                                     f"so they would be labelled {deeper.parent.name!r}, not {k!r}. Move each class's images directly into its folder ({split}/{k}/).")
+
 def check_layout(path:Path, train:str='train', valid:str='val') -> list:
     "The class folders of `path`, after checking it is laid out as ImageNet is (`train/CLASS/*`, `valid/CLASS/*`)"
     path = Path(path)
@@ -200,6 +224,7 @@ def check_layout(path:Path, train:str='train', valid:str='val') -> list:
         raise DatasetLayoutError(f"In {path}, {train}/ and {valid}/ hold different classes: "
                                  + '; '.join(f"only in {s}/: {', '.join(k)}" for s, k in ((train, only_train), (valid, only_valid)) if k)
                                  + ". Every class needs images in both: add them, or remove the class folder (the dataset is the folder given with --data).")
+    _check_class_folders(path, counts, train, valid)
     return sorted(counts[train])
 
 # %% ../nbs/53_data.ipynb #14dbb7ce

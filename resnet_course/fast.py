@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from fastai.vision.all import *
 from .machine import *
-from .files import atomic_write, atomic_savefig, load_results, reuse_or_make
+from .files import atomic_write, atomic_savefig, folder_lock, load_results, reuse_or_make
 from .settings import *
 from .data import *
 from .learner import *
@@ -30,11 +30,11 @@ from .reproduce import CHAPTER_MODELS, chapter_settings, chapter_learner
 __all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOALS', 'CPU_RECIPES', 'SPEED_RECIPES',
            'RECIPE_GOALS', 'ABLATION', 'LEVERS', 'pipeline_times', 'compare_augs', 'prefetched', 'loader_speed',
            'StopAfter', 'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
-           'ProgressiveResize', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key', 'chapter_reference',
-           'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target',
-           'speed_entry_problem', 'ablation_entry_problem', 'reference_entry_problem', 'speed_runs', 'seed_summary',
-           'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table', 'ablation', 'ablation_table',
-           'plot_speedruns']
+           'ProgressiveResize', 'as_trained', 'check_speed_run', 'check_reference', 'speed_run', 'SpeedTarget',
+           'SpeedGoal', 'machine_key', 'chapter_reference', 'references', 'chapter_cpu_record', 'training_seconds',
+           'reference_seconds', 'reference_for', 'speed_target', 'speed_entry_problem', 'ablation_entry_problem',
+           'reference_entry_problem', 'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of',
+           'seed_table', 'goal_table', 'ablation', 'ablation_table', 'plot_speedruns']
 
 # %% ../nbs/34_fast.ipynb #c301be28
 def _sync(device=None):
@@ -257,18 +257,19 @@ def bench(
         if len(train) // bs < 2:
             raise ValueError(f"bench times training between batches, but {dataset_name(source)}{' (its sample)' if sample else ''} has {len(train)} training images: "
                              f"{len(train) // bs} batch(es) of {bs}. Give a dataset with at least {2 * bs} training images (--data).")
-    rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
-            for n in names]
-    df = pd.DataFrame(rows)
-    about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
-             f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"
-             + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
     out = Path(out)
-    atomic_write(out/'bench.csv', df.to_csv(index=False))
-    atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
-    p = provenance(dev)
-    fig = bench_chart(df, f"{p['hardware']}, {p['date']}")
-    atomic_savefig(fig, out/'bench.png', dpi=100, bbox_inches='tight'); plt.close(fig)
+    with folder_lock(out, 'benchmark'):   # two benchmarks in one folder would time each other, and write the same files
+        rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
+                for n in names]
+        df = pd.DataFrame(rows)
+        about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
+                 f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"
+                 + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
+        atomic_write(out/'bench.csv', df.to_csv(index=False))
+        atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
+        p = provenance(dev)
+        fig = bench_chart(df, f"{p['hardware']}, {p['date']}")
+        atomic_savefig(fig, out/'bench.png', dpi=100, bbox_inches='tight'); plt.close(fig)
     print(about)
     return df
 
@@ -328,6 +329,44 @@ class ProgressiveResize(Callback):
 # %% ../nbs/34_fast.ipynb #784e7d0d
 def _data_label(source, sample:bool) -> str: return f"{dataset_name(source)}{' sample' if sample else ''}"
 
+def as_trained(
+    r:SpeedRun,     # a recipe
+    sample:bool,    # whether it trains on the sample
+) -> SpeedRun:
+    "`r` as it really trains: on the sample, its batch size, presize and crop sizes capped at `SAMPLE`'s, as the loaders cap them"
+    if not sample: return r
+    return replace(r, bs=min(r.bs, SAMPLE.bs), presize=min(r.presize, SAMPLE.presize), phases=tuple((n, min(size, SAMPLE.size)) for n, size in r.phases))
+
+def check_speed_run(
+    r:SpeedRun,                     # a recipe
+    source=URLs.IMAGENETTE_160,     # the dataset
+    sample:bool=False,              # the sample instead of the full data
+    what:str='the recipe',          # what `r` is, for the message
+):
+    "Refuse, before anything trains, a recipe that cannot train on `source`: an unknown model, a crop larger than the presize, more images a batch than the training set holds"
+    if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
+    if isinstance(r.seed, bool) or not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
+        raise ValueError(f"The seed {r.seed!r} is not a whole number from 0 to {MAX_SEED:,} (--seeds): numpy's random seeds are 32-bit")
+    too_big = [size for _, size in r.phases if size > r.presize]
+    if too_big: raise ValueError(f"The crop size(s) {too_big} of {what} are larger than the presize {r.presize}: raise presize or lower them.")
+    train, valid = listed_items(dataset_path(source), sample)
+    bs = as_trained(r, sample).bs
+    if len(train) < bs:
+        raise ValueError(f"{what[0].upper() + what[1:]} trains in batches of {bs}, but {_data_label(source, sample)} has {len(train)} training images, "
+                         f"so no batch would be trained (the last incomplete batch is dropped). Give a dataset with at least {bs} training images (--data).")
+    if not valid: raise ValueError(f"{_data_label(source, sample)} has no validation images, so no accuracy could be measured. Put images in its val/ class folders.")
+
+def check_reference(
+    source=URLs.IMAGENETTE_160,     # the dataset
+    sample:bool=False,              # the sample instead of the full data
+):
+    "Refuse, before anything trains, a chapter reference that cannot train on `source`: the chapter's ResNet18 recipe takes batches of 128"
+    s = chapter_settings('resnet18', sample, source=str(source)).as_run()
+    train, valid = listed_items(dataset_path(source), sample)
+    if len(train) < s.bs or not valid:
+        raise ValueError(f"--reference times the chapter's ResNet18 recipe, in batches of {s.bs}, but {_data_label(source, sample)} has {len(train)} training "
+                         f"and {len(valid)} validation images. Leave --reference out, or give a dataset with at least {s.bs} training images (--data).")
+
 def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
     "The loaders of each phase of `r`, keyed by the epoch where the phase starts"
     too_big = [size for _, size in r.phases if size > r.presize]
@@ -356,7 +395,7 @@ def speed_run(
     progress:bool=True,             # show fastprogress's bars and each epoch's metrics as it ends
 ) -> dict:
     "Train as recipe `r` says on the fast path; the record: top-1 accuracy (and with TTA if `r.tta`), training seconds, each epoch, where and when"
-    if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
+    check_speed_run(r, source, sample)
     dev = pick_device(device)
     r = resolve_recipe(r, dev)                                 # the record keeps the recipe as it ran
     t = time.perf_counter()
@@ -466,13 +505,15 @@ def reference_seconds(rec:dict) -> float:
     "The chapter recipe's training time that a reference (or a whole chapter run) stands for: its fastest epoch, times the chapter's 5 epochs"
     return min(e['seconds'] for e in rec['history']) * CHAPTER_MODELS['resnet18'].epochs
 
+_IMAGENETTE = dataset_name(URLs.IMAGENETTE_160)   # the data the CPU goals are stated on: Imagenette's full data
+
 def reference_for(
     machine:dict,        # a `machine_key`
     folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
 ) -> dict|None:
     "The chapter reference timed on `machine`: from `reference.json`, or for runs that predate machine keys, the whole chapter run of the same date on the course's CPU"
     folder = Path(folder or course_results()/'cpu'/'speedrun')
-    same = [r for r in references(folder) if machine_key(r) == machine]
+    same = [r for r in references(folder) if machine_key(r) == machine and r.get('data', _IMAGENETTE) == _IMAGENETTE]   # never a sample's, nor another dataset's
     if same: return same[-1]
     if machine.get('cpu class') == NOT_RECORDED: return chapter_cpu_record('resnet18', folder.parent)
 
@@ -497,7 +538,7 @@ def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bo
 
 def _history_problem(h) -> str|None:
     if not isinstance(h, list) or not h: return 'has no history of epochs'
-    if not all(isinstance(x, dict) and _num(x.get('seconds')) and x['seconds'] > 0 for x in h): return "has epochs without positive 'seconds'"
+    if not all(isinstance(x, dict) and _num(x.get('seconds')) and x['seconds'] >= 0 for x in h): return "has epochs without 'seconds'"   # a tiny epoch rounds to 0.0 s
     return None
 
 def speed_entry_problem(e:dict) -> str|None:
@@ -506,7 +547,7 @@ def speed_entry_problem(e:dict) -> str|None:
     if not isinstance(r, dict) or not isinstance(r.get('result'), dict): return 'holds no run record'
     res = r['result']
     if not (_num(res.get('top-1 %')) and 0 <= res['top-1 %'] <= 100): return f"has a top-1 of {res.get('top-1 %')!r}, not a number from 0 to 100"
-    if not (_num(res.get('training s')) and res['training s'] > 0): return f"has {res.get('training s')!r} training seconds, not a positive number"
+    if not (_num(res.get('training s')) and res['training s'] >= 0): return f"has {res.get('training s')!r} training seconds, not a number of seconds"
     if why := _history_problem(r.get('history')): return why
     if not all(_num(x.get('accuracy')) for x in r['history']): return "has epochs without an 'accuracy'"
     if not isinstance(r.get('recipe'), dict) or 'seed' not in r['recipe'] or 'phases' not in r['recipe']: return 'names no recipe and seed'
@@ -538,6 +579,7 @@ def speed_runs(
     if recipe not in SPEED_RECIPES: raise ValueError(f"Unknown recipe {recipe!r}: choose from {', '.join(SPEED_RECIPES)}")
     dev = pick_device(device)
     r, runs = resolve_recipe(r or SPEED_RECIPES[recipe], dev), []   # refused here, before any training, if it asks for emulated bf16
+    for seed in seeds: check_speed_run(replace(r, seed=seed), source, sample)   # and every seed, with the data, before the first trains
     for seed in seeds:
         rs = replace(r, seed=seed)
         settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
@@ -658,6 +700,8 @@ def ablation(
     for lever in (levers or ABLATION):
         if ABLATION[lever](r) == r:                          # e.g. 'ResNet10' when the recipe trains ResNet10 already
             print(f"ablation of {recipe}: {lever} is the recipe itself here, so it is not run"); continue
+        if as_trained(ABLATION[lever](r), sample) == as_trained(r, sample):   # e.g. a larger batch on the sample, whose batches it caps
+            print(f"ablation of {recipe}: {lever} changes nothing on the sample, which caps it, so it is not run"); continue
         rl = replace(ABLATION[lever](r), seed=seed)
         settings = dict(name=recipe, lever=lever, recipe=asdict(rl), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
         def run(rl=rl, lever=lever):
@@ -681,9 +725,10 @@ def ablation_table(
     own = [x for x in kept_runs(out, recipe, r, machine) if x['recipe']['seed'] == seed]
     if not own: return None
     out, machine, ran = Path(out), machine_key(own[0]), _as_recipe(own[0]['recipe'])   # the recipe as it ran on that machine
+    sample = own[0]['data'].endswith(' sample')                                         # where a lever may change nothing (`as_trained`)
     kept = {e['settings']['lever']: e for e in load_results(out/'ablation.json', ablation_entry_problem) if machine_key(e['result']) == machine}
     rows = [_ablation_row('the recipe', own[0])] + [_ablation_row(k, kept[k]['result']) for k in ABLATION if k in kept
-             and kept[k]['settings']['recipe'] == _json(asdict(ABLATION[k](ran)))]
+             and kept[k]['settings']['recipe'] == _json(asdict(ABLATION[k](ran))) and as_trained(ABLATION[k](ran), sample) != as_trained(ran, sample)]
     df = pd.DataFrame(rows)
     df.insert(2, 'points vs recipe', (df['top-1 %'] - df['top-1 %'][0]).round(2))
     df.insert(4, 'time vs recipe', (df['training s'] / df['training s'][0]).round(2))

@@ -209,13 +209,13 @@ def plot_activations(cbs:dict, title:str=''):
     return fig
 
 # %% ../nbs/31_figures.ipynb #ac885475
-def _made_once(out:Path, name:str, meta:dict, make:Callable, device=None) -> dict:
-    "Run `make()`, which writes `out/name.csv` and `.png`, unless they are there for the settings `meta`; their record is `name.json`"
+def _made_once(out:Path, name:str, meta:dict, make:Callable, device=None, needs=()) -> dict:
+    "Run `make()`, which writes `out/name.csv` and `.png` (and the files `needs`), unless they are there for the settings `meta`; their record is `name.json`"
     def run():
         started = time.time(); make()
         return {**provenance(device), 'minutes': round((time.time() - started) / 60, 1)}
     # one figure per name in a folder: a figure made with other settings is refused, never overwritten
-    return reuse_or_make(out/f'{name}.json', meta, run, keep_others=False, needs=[out/f'{name}.csv', out/f'{name}.png'])
+    return reuse_or_make(out/f'{name}.json', meta, run, keep_others=False, needs=[out/f'{name}.csv', out/f'{name}.png', *needs])
 
 def figure_record(folder:Path, name:str) -> dict|None:
     "How the figure `name` in `folder` was made (its settings, hardware, date and minutes), or None if it is not made yet"
@@ -242,7 +242,7 @@ def figures_experiment(
         curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out, device=device)
         atomic_write(out/'degradation.csv', curves.to_csv(index=False))
         atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'degradation', meta, degradation, device)
+    _made_once(out, 'degradation', meta, degradation, device, needs=[out/f'{k}-{n}.pth' for k in kinds for n in depths])   # the landscape loads its weights
     def landscape():
         xb, yb = mixed_batch(dls.valid)
         surfaces = {}

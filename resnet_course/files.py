@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/files.html.md"""
 
 # %% ../nbs/51_files.ipynb #7aac9930
 from __future__ import annotations
-import errno, fcntl, hashlib, io, json, os, re, tempfile, time
+import ast, errno, fcntl, hashlib, io, json, os, re, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -14,7 +14,7 @@ from typing import Callable
 # %% auto #0
 __all__ = ['TEMP_SUFFIX', 'atomic_path', 'atomic_write', 'remove_stale_temps', 'atomic_torch_save', 'atomic_savefig',
            'FolderBusyError', 'folder_lock', 'file_sha256', 'move_aside', 'OtherSettingsError', 'content_digest',
-           'signed', 'entry_problem', 'load_results', 'reuse_or_make']
+           'signed', 'entry_problem', 'load_results', 'reuse_or_make', 'unparsable_cells', 'export_notebooks']
 
 # %% ../nbs/51_files.ipynb #c8b7522d
 TEMP_SUFFIX = '.resnet-course.tmp'   # every temporary file the course writes ends so, and only those are ever removed
@@ -189,3 +189,51 @@ def reuse_or_make(
     kept = [e for e in load_results(path, check) if with_defaults(e) != settings] if keep_others else []   # read again: entries stored meanwhile stay
     atomic_write(path, json.dumps(kept + [signed({'settings': settings, 'result': result})], indent=1))
     return result
+
+# %% ../nbs/51_files.ipynb #export-code
+_EXPORTED = re.compile(r'^\s*#\|\s*export[si]?\b', re.M)   # the directives of the cells nbdev exports
+
+def _nbdev_root(start:Path) -> Path|None:
+    "The project folder at or above `start`: the first whose pyproject.toml has a [tool.nbdev] table"
+    return next((p for p in (start, *start.parents) if (p/'pyproject.toml').is_file() and '[tool.nbdev]' in (p/'pyproject.toml').read_text()), None)
+
+def unparsable_cells(nbs:Path|str) -> list:
+    "Each exported cell of the notebooks under `nbs` that Python cannot parse, as 'notebook, cell N (id), line L: why'"
+    bad = []
+    for nb in sorted(Path(nbs).rglob('*.ipynb')):
+        if any(part.startswith(('.', '_')) for part in nb.relative_to(nbs).parts): continue   # checkpoints, and what nbdev skips
+        try: cells = json.loads(nb.read_text())['cells']
+        except (ValueError, KeyError, UnicodeDecodeError) as e: bad.append(f"{nb}: not a notebook ({e})"); continue
+        for i, c in enumerate(cells):
+            s = ''.join(c.get('source', ''))
+            if c.get('cell_type') != 'code' or not _EXPORTED.search(s): continue
+            try: ast.parse('\n'.join('' if l.lstrip().startswith('#|') else l for l in s.splitlines()))   # directives blanked: line numbers as in the cell
+            except SyntaxError as e: bad.append(f"{nb}, cell {i} (id {c.get('id')}), line {e.lineno}: {e.msg}")
+    return bad
+
+def export_notebooks(root:Path|str=None) -> bool:
+    "nbdev's export of the package from its notebooks, but only when every exported cell parses, and undone if a module does not parse or the index is lost; True if exported"
+    import tomllib
+    root = Path(root) if root is not None else _nbdev_root(Path.cwd())
+    if root is None: print("Not exported: no pyproject.toml with a [tool.nbdev] table here or in a folder above."); return False
+    cfg = tomllib.loads((root/'pyproject.toml').read_text())['tool']['nbdev']
+    nbs, lib = root/cfg.get('nbs_path', 'nbs'), root/cfg.get('lib_path', root.name)
+    bad = unparsable_cells(nbs)
+    if bad:
+        print("Not exported, so the package is unchanged: these exported cells do not parse. Fix them, save, and export again.\n  " + '\n  '.join(bad))
+        return False
+    before = {p: p.read_bytes() for p in lib.rglob('*.py')}
+    import nbdev
+    export = nbdev.nbdev_export     # (called through a name: nbdev's tests skip any cell that calls it directly)
+    export()
+    broken = []
+    for p in sorted(lib.rglob('*.py')):
+        try: ast.parse(p.read_bytes())
+        except SyntaxError as e: broken.append(f"{p}, line {e.lineno}: {e.msg}")
+    if (lib/'_modidx.py') in before and not (lib/'_modidx.py').exists(): broken.append(f"{lib/'_modidx.py'} is gone")
+    if broken:
+        for p in set(lib.rglob('*.py')) - set(before): p.unlink()
+        for p, data in before.items(): atomic_write(p, data)
+        print("The export was undone, and the package put back as it was: " + '; '.join(broken))
+        return False
+    return True

@@ -44,7 +44,7 @@ def pick_device(
     if want is not None and (want.type == 'cpu' or torch.cuda.is_available()): return want
     if torch.cuda.is_available(): return torch.device('cuda')
     why = f"{want} was asked for but no CUDA GPU is available" if want is not None else "No CUDA GPU found"
-    if not quiet: notice(f"Notice: {why}: training on the CPU in fp32. That is fine for the sample; full runs take hours on a CPU.",
+    if not quiet: notice(f"Notice: {why}: training on the CPU instead. That is fine for the sample; full runs take hours on a CPU.",
                          key='no-cuda' if want is None else None)
     return torch.device('cpu')
 

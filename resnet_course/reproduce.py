@@ -6,7 +6,7 @@ Docs: https://resnet-course.github.io/resnet_course/reproduce.html.md"""
 
 # %% ../nbs/32_reproduce.ipynb #b782700b
 from __future__ import annotations
-import json, math, os, tempfile, time
+import json, math, os, shutil, tempfile, time
 from dataclasses import dataclass, replace
 from contextlib import nullcontext
 from datetime import date, datetime
@@ -28,7 +28,7 @@ from .loaders import fast_data_for
 from .speed import fast_learner
 
 # %% auto #0
-__all__ = ['CHAPTER_MODELS', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'ChapterModel', 'parse_models', 'chapter_settings',
+__all__ = ['CHAPTER_MODELS', 'MIN_FREE', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'ChapterModel', 'parse_models', 'chapter_settings',
            'is_chapter_recipe', 'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory',
            'check_cache_folder', 'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume',
            'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
@@ -129,16 +129,26 @@ def describe_run(name:str, s:RunSettings) -> str:
 
 
 # %% ../nbs/32_reproduce.ipynb #5a133978
-def check_out(out:Path):
-    "Refuse an `--out` that is a file or cannot be written, before anything is trained"
+MIN_FREE = 64 << 20   # bytes a results folder's disk must have free for a run's records, tables and plots, before its weights
+
+def check_out(
+    out:Path,            # the results folder
+    need:int=MIN_FREE,   # bytes the run will write there, at most
+    files=('results.csv', 'results.md'),   # the files the run writes into `out`, each of which must not be a folder
+):
+    "Refuse an `--out` that is a file, cannot be written, or lacks room on its disk for what the run writes, before anything is trained"
     out = Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder. Give a folder for the results (it is created if missing).")
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out): pass
     except OSError as e: raise ValueError(f"--out {out} cannot be written ({e.strerror or e}). Give a folder you can write to.") from None
-    for f in ('results.csv', 'results.md'):
-        if (out/f).is_dir(): raise ValueError(f"{out/f} is a folder, so the results table cannot be written there. Move that folder away, or give another --out.")
+    free = shutil.disk_usage(out).free    # a probe of 0 bytes passes on a full disk: the results would be lost after the training
+    if free < need:
+        raise ValueError(f"--out {out} is on a disk with {free / 2**20:,.1f} MiB free, and this run writes up to {need / 2**20:,.0f} MiB there "
+                         f"(records, plots and weights). Free some space on that disk, or give --out on another one.")
+    for f in files:
+        if (out/f).is_dir(): raise ValueError(f"{out/f} is a folder, so the results cannot be written there. Move that folder away, or give another --out.")
     if (out/'runs').exists() and not (out/'runs').is_dir():
         raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. Move the file away, or give another --out.")
 
@@ -168,7 +178,7 @@ def preflight(jobs:list, out:Path, device=None):
     "Check the device, `out`, each job's data and its memory needs, in seconds; raise on the first problem"
     pick_device(device)
     check_out(out)
-    seen = {}
+    seen, params = {}, []
     for name, s in jobs:
         s = s.as_run()
         if (s.source, s.sample) not in seen: seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
@@ -178,7 +188,10 @@ def preflight(jobs:list, out:Path, device=None):
         except ValueError as e:
             if s.world_size == 1: raise
             raise ValueError(f"{e} (Each of the {s.world_size} processes trains on 1/{s.world_size} of the {len(train)} training images.)") from None
-        check_memory(name, s, len(set(map(parent_label, train))), device)
+        n_out = len(set(map(parent_label, train)))
+        check_memory(name, s, n_out, device)
+        params.append(sum(p.numel() for p in CHAPTER_MODELS[name].make(n_out).parameters()))
+    check_out(out, MIN_FREE + 4 * sum(params) + 16 * max(params))   # fp32 weights of every model; progress (weights, Adam's two moments) and its temporary copy for one
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
 def chapter_learner(name:str, s:RunSettings, run:RunFolder=None, device=None, cbs=None, make:Callable=None) -> Learner:
@@ -279,9 +292,10 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, trained:dict, 
 
 # %% ../nbs/32_reproduce.ipynb #b8e2d4f3
 def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
-    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses into `run`'s folder (the main process alone, under a launcher)"
+    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses (all of them, if there are fewer) into `run`'s folder (the main process alone, under a launcher)"
     with alone():   # the predictions of every validation image, on this process alone: under a launcher the others wait in a barrier
         interp = ClassificationInterpretation.from_learner(learn)
+        k = min(k, len(interp.losses))                  # a validation set of a few images has fewer than k to show
         cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
         interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
         interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)

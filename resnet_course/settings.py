@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, replace
 import torch
 from fastcore.basics import str2bool
 from fastai.data.external import URLs
-from .machine import notice, cpu_bf16
+from .machine import notice, cpu_bf16, pick_device
 
 # %% auto #0
 __all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
@@ -61,11 +61,11 @@ def _env_mode() -> str|None:
 def train_mode(
     device=None,   # the device training runs on (default: CUDA if present)
 ) -> str:
-    "'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` say if set, else the sample under nbdev-test, else full on a CUDA GPU and reduced on a CPU"
+    "'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` say if set, else the sample under nbdev-test, else full where `device` (or, by default, the machine) trains on a CUDA GPU and reduced on a CPU"
     mode = _env_mode()
     if mode: return mode
     if run_by_nbdev(): return 'sample'
-    if device is not None: return 'full' if torch.device(device).type == 'cuda' else 'reduced'
+    if device is not None: return 'full' if pick_device(device, quiet=True).type == 'cuda' else 'reduced'   # where it trains: a CPU if `cuda` finds no GPU
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
            f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "

@@ -171,8 +171,33 @@ def process_notebooks():
     "Process the notebooks into _proc/ as nbdev-proc-nbs does, but never install Quarto; its output is shown, not hidden"
     subprocess.run([sys.executable, '-c', PROC_NBS], cwd=ROOT, check=True)
 
+PAGE_WARN_BYTES = 8 << 20   # a page larger than this opens slowly; the build names it and its largest output
+
+def source_problems(nbs:Path=NBS) -> list:
+    "What stops the site from being built right, found before any processing: a notebook that does not load, a sidebar entry whose notebook is missing"
+    problems = []
+    for p in sorted(nbs.glob('*.ipynb')):
+        try: nbformat.read(p, as_version=4)
+        except Exception as e:
+            problems.append(f"{p} cannot be read as a notebook ({type(e).__name__}: {str(e)[:100]}): restore it (git checkout -- {p.name}, in {p.parent})")
+    try: listed = sidebar_entries(nbs/'sidebar.yml')
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e: return problems + [f"{nbs/'sidebar.yml'} cannot be read as the sidebar ({type(e).__name__}: {e})"]
+    problems += [f"{nbs/'sidebar.yml'} lists {name}, which is not in {nbs}: restore that notebook, or remove its line from the sidebar"
+                 for _, name in listed if not (nbs/name).is_file()]
+    return problems
+
+def page_warning(page:Path, size:int, source:Path, limit:int=PAGE_WARN_BYTES) -> str|None:
+    "The warning for a page of `size` bytes, rendered from the notebook `source`, if it is larger than `limit`: it names the cell with the largest outputs"
+    if size <= limit: return None
+    nb = nbformat.read(source, as_version=4)
+    cell, most = max(((i, len(json.dumps(c.get('outputs', [])))) for i, c in enumerate(nb.cells) if c.cell_type == 'code'), key=lambda t: t[1], default=(None, 0))
+    return (f"Warning: {page} is {size / 2**20:.1f} MB, too large to open quickly: cell {cell} of {source} has {most / 2**20:.1f} MB of outputs. "
+            f"Shrink that output (a smaller figure, or fewer lines), or clear it.")
+
 def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
     "Render every page of the sidebar into `out`; return the pages written"
+    problems = source_problems(NBS)
+    if problems: raise SystemExit("The site was not built:\n  " + '\n  '.join(problems))
     if proc: process_notebooks()
     entries = sidebar_entries(PROC/'sidebar.yml')
     quarto = yaml.safe_load((PROC/'_quarto.yml').read_text())
@@ -202,6 +227,8 @@ def build(out:Path=ROOT/'_site', proc:bool=True) -> list:
         html = rewrite_links(html, pages)
         (out/p['file']).write_text(html)
         written.append(out/p['file'])
+        warning = page_warning(out/p['file'], len(html.encode()), NBS/name)
+        if warning: print(warning)
         sections += search_sections(html, p['title'], p['file'])
     write_search_index(out, sections)
     return written

@@ -55,7 +55,7 @@ def test_bad_command_is_refused(run, cli_env):
 
 def test_unknown_model_names_the_choices(run, cli_env, tmp_path):
     r = run(['reproduce', '--quick', '--models', 'fcn,resnet9', '--out', str(tmp_path)], cli_env)
-    assert r.returncode == 1
+    assert r.returncode == 2 and 'argument --models' in r.stderr   # refused by argparse, before any import
     assert 'resnet9' in r.stderr and 'choose from fcn,resblock,resblock2,resnet18,resnet50' in r.stderr
     assert not (tmp_path/'results.csv').exists()
 
@@ -128,9 +128,9 @@ def test_killed_run_resumes_from_its_last_epoch(run, runner, cli_env, tmp_path, 
     assert not progress()
 
 def test_unknown_device_is_refused(run, cli_env, tmp_path):
-    for dev, msg in (('gpu0', "use 'cuda' or 'cpu'"), ('mps', "only on 'cuda'"), ('meta', "only on 'cuda'")):
+    for dev, msg in (('gpu0', "use 'cuda' or 'cpu'"), ('mps', "only on 'cuda'"), ('meta', "only on 'cuda'"), ('garbage', "use 'cuda' or 'cpu'")):
         r = run(['reproduce', '--quick', '--models', 'fcn', '--device', dev, '--out', str(tmp_path)], cli_env)
-        assert r.returncode == 1 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr[-500:]
+        assert r.returncode == 2 and msg in r.stderr and '--device' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-500:]   # refused by argparse
 
 def test_missing_gpu_falls_back_with_notice(run, cli_env, tmp_path):
     import pytest, torch
@@ -138,6 +138,7 @@ def test_missing_gpu_falls_back_with_notice(run, cli_env, tmp_path):
     r = run(['reproduce', '--quick', '--models', 'fcn', '--device', 'cuda', '--out', str(tmp_path)], cli_env)
     assert r.returncode == 0, r.stderr[-500:]
     assert r.stdout.count('cuda was asked for but no CUDA GPU is available: training on the CPU') == 1
+    assert 'fp32' not in r.stdout.split('training on the CPU', 1)[1].split('\n', 1)[0], r.stdout   # the notice names no precision: the run says its own
 
 def test_reproduce_fast_keeps_its_runs_apart(run, cli_env, tmp_path):
     "--fast trains from the fast data path into its own runs; the chapter pipeline's run of the same model stays"
@@ -212,7 +213,7 @@ def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
     import re
     listed = set(re.findall(r'^  (--[\w-]+)', out, re.M))
     assert listed == own, f'{command} --help lists {sorted(listed)}, not its own options {sorted(own)}'
-    if command == 'figures': assert '(default: 32)' in out and '(default: 3)' in out, out
+    if command == 'figures': assert '(default: 32)' in out and '(default: 3, or 1 with' in ' '.join(out.split()), out
 
 @pytest.mark.parametrize('argv, phrase', [
     (['--help'], 'resnet-course COMMAND --help'),
@@ -224,6 +225,18 @@ def test_each_command_has_its_own_help_and_it_is_fast(command, cli_env):
     (['reproduce', '--lr-f'], 'unrecognized arguments: --lr-f'),
     (['figures', '--bs', '64'], 'unrecognized arguments: --bs 64'),
     (['train'], "invalid choice: 'train'"),
+    (['speedrun', '--seeds', f'42,{2**64}'], f'argument --seeds: {2**64} is out of range'),   # issue 34: every seed, before seed 42 trains
+    (['speedrun', '--seeds', '-1'], 'argument --seeds: -1 is out of range'),
+    (['reproduce', '--seed', '-1'], 'argument --seed: -1 is out of range'),
+    (['reproduce', '--epochs', '0'], 'argument --epochs: 0 is out of range'),
+    (['reproduce', '--size', '100000'], 'argument --size: 100000 is out of range'),
+    (['figures', '--size', '1000'], 'argument --size: 1000 is out of range'),
+    (['reproduce', '--device', 'garbage'], "argument --device: 'garbage' is not a device"),
+    (['bench', '--device', 'mps'], "only on 'cuda'"),
+    (['reproduce', '--models', 'resnet9'], 'argument --models: unknown model(s) resnet9: choose from fcn,resblock,resblock2,resnet18,resnet50'),
+    (['bench', '--models', 'vgg16'], 'choose from fcn,resnet18,resnet50'),
+    (['speedrun', '--models', 'vgg16'], 'choose from fcn,resblock2,resnet18,resnet50,resnet10'),
+    (['speedrun', '--models', 'fcn,resnet18'], 'a speed run trains one'),
 ])
 def test_argument_mistakes_are_refused_at_once(argv, phrase, cli_env):
     "Help and argument errors come before any heavy import: no empty model list, no batch of one image, no abbreviations"
@@ -236,6 +249,29 @@ def test_the_command_line_knows_every_speed_recipe():
     from resnet_course.cli import SPEED_RECIPE_NAMES
     from resnet_course.fast import SPEED_RECIPES
     assert SPEED_RECIPE_NAMES == tuple(SPEED_RECIPES)
+
+def test_the_command_line_knows_every_limit_and_model():
+    "The parsers check ranges and names without importing torch, so their copies must be the modules' values"
+    from resnet_course import cli, settings, reproduce, fast
+    assert (cli.MAX_SIZE, cli.MAX_EPOCHS, cli.MAX_SEED) == (settings.MAX_SIZE, settings.MAX_EPOCHS, settings.MAX_SEED)
+    assert cli.SAMPLE_CAPS == {k: getattr(settings.SAMPLE, k) for k in cli.SAMPLE_CAPS}
+    assert cli.CHAPTER_MODEL_NAMES == tuple(reproduce.CHAPTER_MODELS) and cli.BENCH_MODEL_NAMES == fast.BENCH_MODELS
+    assert cli.SPEED_MODEL_NAMES == tuple(fast.SPEED_MODELS)
+    import torch
+    with pytest.raises(ValueError, match='65,536'): settings.RunSettings(bs=cli.MAX_BS + 1)
+    for name in cli.OTHER_DEVICES: torch.device(name)        # each is a device type PyTorch knows
+
+@pytest.mark.parametrize('argv, phrase', [
+    (['reproduce', '--quick', '--models', 'resnet50', '--size', '1000'], 'the sample trains 64 px crops at most'),
+    (['reproduce', '--quick', '--bs', '64'], 'the sample trains 32 images a batch at most'),
+    (['figures', '--quick', '--size', '100'], '--size 100 with --quick'),
+    (['speedrun', '--levers', 'fp32'], 'add --ablation'),
+])
+def test_options_that_disagree_are_refused_before_torch(argv, phrase, cli_env):
+    "Issue 34: what --quick would silently change, and an option that needs another, are refused before torch is imported"
+    rc, out, err, heavy, seconds = probe(*argv, env=cli_env)
+    assert rc == 1 and phrase in err and 'Traceback' not in err, out + err
+    assert 'torch' not in heavy and 'fastai' not in heavy, f'{argv} imported {heavy} before refusing'
 
 def test_the_command_line_knows_every_lever():
     "`--levers` checks names without importing torch, so its list must be the fast module's"

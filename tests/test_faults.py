@@ -65,7 +65,7 @@ def table_rows(name:str, text:str) -> list:
 
 def row_id(row:dict) -> tuple: return (row.get('name'), row.get('run'))
 
-TRANSIENT = ('.lock', 'progress.pth')   # the folder lock, and progress that a run replaces every epoch and drops when it finishes
+TRANSIENT = ('.lock', 'progress.pth', 'timings.json')   # the folder lock, progress that a run replaces every epoch and drops when it finishes, and the log of each run's wall time, which every run extends
 
 def assert_nothing_lost(before:dict, after:dict, damaged=(), replaced=()):
     """Every file of `before` is in `after` unchanged; results tables only gain rows.
@@ -926,3 +926,217 @@ def test_options_fixed_by_the_cli_rewrite(w, d):
     for argv, phrases in ((['reproduce', '--models', ''], ('--models', 'names no model')), (['bench', '--models', ''], ('--models', 'names no model')),
                           (['reproduce', '--lr', '0'], ('--lr',)), (['reproduce', '--bs', '1'], ('--bs', 'at least 2'))):
         w.error_run([*argv, '--out', d/'out'], *phrases, watch=[d])
+
+# 9. The third misuse sweep (issue 34): nothing fake, nothing late
+
+def speedrun(out, *more): return ['speedrun', '--quick', '--out', out, *more]
+
+def package_root() -> str:
+    "The folder of the package these tests import, for a fresh process to import the same"
+    import resnet_course
+    return str(Path(resnet_course.__file__).parents[1])
+
+def test_every_seed_checked_before_the_first_trains(w, d):
+    "Item 3: a seed out of range is refused before seed 42 trains, and the message names the option typed (--seeds, not --seed)"
+    for seeds, bad in ((f'42,{2**64}', 2**64), ('-1', -1)):
+        r = w.error_run(speedrun(d/'out', '--seeds', seeds), '--seeds', number(bad), watch=[d])
+        assert not re.search(r'--seed(?!s)', r.stderr), f'the message names --seed, which speedrun does not have:{r}'
+    w.error_run(quick(d/'out', '--seed', '-1'), '--seed', number(-1), watch=[d])
+
+def test_validation_set_smaller_than_nine_images(w, d):
+    "Item 4: six validation images: the run shows six top losses, and a rerun reuses it rather than retrying the interpretation"
+    data = make_small_dataset(d/'data', n_classes=3, n_train=8, n_valid=2)
+    args = ['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out']
+    r = w.cli(args)
+    assert r.rc == 0, f'the run did not complete:{r}'
+    run = next((d/'out').glob('runs/fcn-*'))
+    assert (run/'top_losses.png').exists() and (run/'confusion.json').exists(), f'no interpretation was saved:{r}'
+    r = w.cli(args)
+    assert r.rc == 0 and 'done before' in r.stdout and 'saving the confusion matrix' not in r.stdout, f'the rerun did not just reuse the run:{r}'
+    w.assert_final(d/'out')
+
+def test_quick_ablation_is_quick_and_true(w, d):
+    "Item 5: --quick --ablation keeps to its stated budget, and a lever that changes nothing on the sample is named and never tabulated"
+    from resnet_course.cli import QUICK_ABLATION_SECONDS
+    r = w.cli(speedrun(d/'out', '--ablation'), timeout=QUICK_ABLATION_SECONDS)
+    assert r.rc == 0, f'the quick ablation failed:{r}'
+    md = (d/'out'/'ablation.md').read_text()
+    for lever in ('batch size 64', 'batch size 256', 'torch.compile'): assert lever not in md, f'{lever!r} is tabulated:\n{md}'
+    assert 'batch size 64 (peak lr scaled with it) changes nothing on the sample' in r.stdout, r
+    assert 'On the sample' in md and 'no label smoothing' in md, md
+
+def test_two_speed_runs_into_one_folder(w, d):
+    "Item 6: a second speed run into a folder in use is refused at once; the first trains each of its seeds once"
+    out = d/'out'
+    first = w.start(speedrun(out, '--seeds', ','.join(map(str, range(1, 9)))))
+    t0 = time.monotonic()
+    while ', seed 1:' not in first.stdout_so_far() and not first.done() and time.monotonic() - t0 < 120: time.sleep(0.05)
+    assert ', seed 1:' in first.stdout_so_far(), f'the first run never started training:{first.wait()}'
+    second = w.cli(speedrun(out, '--seeds', '1'), timeout=ERROR_TIMEOUT)
+    assert not first.done(), 'the first run ended before the second was refused: make the first run longer'
+    assert_clear_error(second, 'in use', '--out', code=1)
+    r = first.wait()
+    assert r.rc == 0, f'the first run did not complete:{r}'
+    seeds = [e['settings']['recipe']['seed'] for e in json.loads((out/'speedrun.json').read_text())]
+    assert seeds == list(range(1, 9)), seeds
+
+def test_devices_and_modes(w, d):
+    "Item 7: a device name PyTorch does not know, and --quick with a size the sample does not train, are refused in the command's own terms"
+    w.error_run(quick(d/'out', '--device', 'garbage'), '--device', 'garbage', watch=[d])
+    w.error_run(['reproduce', '--quick', '--models', 'resnet50', '--size', '1000', '--out', d/'out'], '--size', number(1000), '--quick', watch=[d])
+    r = w.error_run(['figures', '--quick', '--size', '1000', '--out', d/'out'], '--size', number(1000), watch=[d])
+    assert '--presize' not in r.stderr, f'the message names --presize, which figures does not have:{r}'
+    import torch
+    if torch.cuda.is_available(): return
+    r = w.error_run(['speedrun', '--recipe', 'gpu', '--device', 'cpu', '--out', d/'out'], '--recipe', 'CPU recipe', watch=[d])
+
+def test_speedrun_without_a_gpu_says_what_it_trains(w, d):
+    "Item 7: `speedrun --device cuda` on a machine without a GPU does not announce fp32 and then train in bf16"
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has a GPU: there is nothing to fall back from')
+    from resnet_course.machine import precision
+    r = w.cli(speedrun(d/'out', '--device', 'cuda'))
+    assert r.rc == 0, f'the run failed:{r}'
+    other = {'bf16': 'fp32', 'fp32': 'bf16'}[precision('cpu')]
+    assert 'training on the CPU' in r.stdout and f'in {other}' not in r.stdout, r
+
+def test_full_stdout(w, d):
+    "Item 9: a full standard output gets one line that says so, before any work, and nothing is trained"
+    env = {**w.env, 'PYTHONPATH': package_root()}
+    with open('/dev/full', 'w') as full:
+        p = subprocess.run([sys.executable, '-m', 'resnet_course', *quick(d/'out')], stdout=full, stderr=subprocess.PIPE, text=True,
+                           env=env, cwd=d, timeout=ERROR_TIMEOUT + 60)
+    assert p.returncode == 1 and 'standard output' in p.stderr and 'Traceback' not in p.stderr and 'Exception ignored' not in p.stderr, p.stderr[-2000:]
+    assert not (d/'out'/'runs').exists(), 'it trained, though its output went nowhere'
+
+def nested(data:Path):
+    for split in ('train', 'val'):
+        for c in (data/split).iterdir():
+            (c/'images').mkdir()
+            for f in c.glob('*.JPEG'): f.rename(c/'images'/f.name)
+
+def test_nested_class_folders(w, d):
+    "Item 10: images in train/CLASS/images/ are refused by the data check, the chapter's path, the fast path and the speed run alike"
+    data = spoiled_data(w, d, nested)
+    r = w.cli(['data', '--data', data], timeout=ERROR_TIMEOUT)
+    assert r.rc == 1 and 'WRONG' in r.stdout and 'subfolder' in r.stdout and 'Traceback' not in r.output, f'the data check passed nested folders:{r}'
+    for extra in ([], ['--fast']):
+        w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out', *extra], 'subfolder', "'images'", watch=[d])
+    w.error_run(speedrun(d/'out', '--data', data), 'subfolder', watch=[d])
+
+def test_class_folder_linked_to_another(w, d):
+    "Item 13: a class folder that is a link to another class folder is named as such, not as unreadable; a validation folder linked to its training folder too"
+    def spoil(data):
+        shutil.rmtree(data/'train'/'n02979186'); os.symlink('n02102040', data/'train'/'n02979186')
+    data = spoiled_data(w, d, spoil)
+    r = w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], 'link', 'n02102040', watch=[d])
+    assert 'unreadable' not in r.stderr, r
+    def spoil(data):
+        shutil.rmtree(data/'val'/'n02979186'); os.symlink(data/'train'/'n02979186', data/'val'/'n02979186')
+    data = d/'data2'; shutil.copytree(w.small3, data); spoil(data)
+    w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out'], 'link', 'trained on', watch=[d])
+
+def test_out_with_a_tilde(w, d):
+    "Item 13: --out=~/x (which the shell leaves alone) means the home folder's x, not a folder named ~ in the working folder"
+    work = d/'work'; work.mkdir()
+    r = w.cli(speedrun('~/x'), env={'HOME': str(d/'home')}, cwd=work)
+    assert r.rc == 0, f'the run failed:{r}'
+    assert (d/'home'/'x'/'speedrun.json').exists() and not (work/'~').exists(), f'the results went to {sorted(map(str, work.rglob("*")))}'
+
+def test_speedrun_data_smaller_than_a_batch(w, d):
+    "Item 13: the message speaks of the recipe's batch and --data, not of --bs, which speedrun does not have; and nothing trains, not even the reference"
+    r = w.error_run(['speedrun', '--recipe', 'book-in-3', '--reference', '--data', w.small3, '--out', d/'out'], '--data', number(128), watch=[d])
+    assert '--bs' not in r.stderr, r
+
+def test_out_on_a_full_disk(w, d, monkeypatch):
+    "Item 13: an --out whose disk has no room is refused before the training, which would otherwise lose its result"
+    import shutil as sh
+    usage = sh.disk_usage
+    monkeypatch.setattr(sh, 'disk_usage', lambda p: usage(p)._replace(free=0))
+    for argv in (quick(d/'out'), speedrun(d/'out2'), ['figures', '--quick', '--out', d/'out3']):
+        w.error_run(argv, '--out', 'MiB free', watch=[d/'out', d/'out2', d/'out3'])
+
+def test_figures_rerun_after_its_weights_went(w, d):
+    "Item 13: figures --quick keeps to its budget, and a rerun after a lost weight file (and an unfinished landscape) completes"
+    from resnet_course.cli import QUICK_FIGURES_SECONDS
+    out = d/'out'
+    r = w.cli(['figures', '--quick', '--out', out], timeout=QUICK_FIGURES_SECONDS)
+    assert r.rc == 0, f'figures --quick failed:{r}'
+    (out/'plain-56.pth').unlink(); (out/'landscape.json').unlink()
+    r = w.cli(['figures', '--quick', '--out', out], timeout=QUICK_FIGURES_SECONDS)
+    assert r.rc == 0 and (out/'plain-56.pth').exists(), f'the rerun failed:{r}'
+
+def test_no_torch_under_a_memory_limit(w, d):
+    "Item 13: where PyTorch cannot load (an address-space limit), one line says so; no traceback, and the handler imports nothing again"
+    import resource
+    def limit(): resource.setrlimit(resource.RLIMIT_AS, (2 * 10**9, 2 * 10**9))
+    env = {**w.env, 'PYTHONPATH': package_root()}
+    p = subprocess.run([sys.executable, '-m', 'resnet_course', *quick(d/'out')], capture_output=True, text=True, env=env, cwd=d,
+                       timeout=ERROR_TIMEOUT + 60, preexec_fn=limit)
+    assert p.returncode == 1 and 'Traceback' not in p.stderr and 'address space' in p.stderr, p.stderr[-3000:]
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
+
+def test_speedrun_summary_covers_every_kept_seed(w, d):
+    "Item 13: after adding a seed to a folder that keeps others, speedrun.md summarises every seed it keeps"
+    for seeds in ('1,2', '3'): assert w.cli(speedrun(d/'out', '--seeds', seeds)).rc == 0
+    md = (d/'out'/'speedrun.md').read_text()
+    assert '3 seed(s) (1, 2, 3)' in md and len([l for l in md.splitlines() if re.match(r'\|\s+\d+ \|', l)]) == 3, md
+
+# 10. Cases of the third sweep's own search (issue 34, "Deliver" 2)
+
+def test_image_outside_any_class_folder(w, d):
+    "A stray image in train/ itself made a class named 'train' on the fast path, and was dropped on the chapter's: both refuse it now, naming it"
+    def spoil(data): shutil.copy(next((data/'train'/'n01440764').iterdir()), data/'train'/'stray.JPEG')
+    data = spoiled_data(w, d, spoil)
+    for extra in ([], ['--fast']):
+        w.error_run(['reproduce', '--data', data, '--models', 'fcn', *SMALL, '--out', d/'out', *extra], 'stray.JPEG', 'class folder', watch=[d])
+
+def test_a_lever_larger_than_the_data_is_found_first(w, d):
+    "Each lever of --ablation is checked against the data before the recipe trains: here a batch of 256 from 200 training images"
+    data = make_small_dataset(d/'data', n_classes=10, n_train=20, n_valid=2)
+    w.error_run(['speedrun', '--recipe', 'book-in-3', '--ablation', '--levers', 'bs256', '--data', data, '--out', d/'out'],
+                'batch size 256', number(200), '--data', watch=[d])
+
+def test_a_sample_reference_sets_no_target(w, d):
+    "A chapter reference timed on the sample (--quick --reference) never becomes the CPU target of a real run beside it"
+    assert w.cli(speedrun(d/'runs'/'a', '--reference')).rc == 0
+    from resnet_course.fast import speed_target, machine_key
+    assert speed_target('15-minutes', machine_key('cpu'), d/'runs') is None
+
+def test_speedrun_files_that_are_folders(w, d):
+    for name in ('speedrun.json', 'ablation.md'):
+        out = d/name; (out/name).mkdir(parents=True)
+        w.error_run(speedrun(out, '--ablation', '--levers', 'no-smoothing'), name, 'folder', '--out', watch=[d])
+
+def test_bench_folder_locked(w, d):
+    "Two benchmarks into one folder would time each other and write the same files: the second is refused, as for figures"
+    out = d/'out'
+    holder = w.start([], code=textwrap.dedent(f'''
+        import time
+        from resnet_course.files import folder_lock
+        with folder_lock({str(out)!r}):
+            print('LOCKED', flush=True); time.sleep(120)'''))
+    t0 = time.monotonic()
+    while 'LOCKED' not in holder.stdout_so_far() and time.monotonic() - t0 < 60: time.sleep(0.05)
+    try:
+        before = snapshot(out)
+        data = make_small_dataset(d/'data', n_classes=10, n_train=8, n_valid=2)   # two batches of 32 on the sample: enough to time
+        r = w.cli(['bench', '--quick', '--models', 'fcn', '--data', data, '--out', out], timeout=ERROR_TIMEOUT)
+        assert_clear_error(r, 'in use', '--out', code=1)
+        assert_unchanged(before, snapshot(out), str(out))
+    finally: holder.kill()
+
+def test_sample_mode_set_for_a_command_that_follows_quick(w, d):
+    "RESNET_COURSE_MODE=sample does not make speedrun train on the sample (only --quick does): it says so before it starts"
+    r = w.cli(['speedrun', '--recipe', 'book-in-3', '--ablation', '--levers', 'bs256', '--data', w.small3, '--out', d/'out'], env={'RESNET_COURSE_MODE': 'sample'})
+    assert r.rc == 1 and 'takes the sample only with --quick' in r.stdout, r
+
+def test_interrupted_speed_run_says_what_is_kept(w, d):
+    out = d/'out'
+    p = w.start(speedrun(out, '--seeds', ','.join(map(str, range(1, 30)))))
+    t0 = time.monotonic()
+    while not (out/'speedrun.json').exists() and not p.done() and time.monotonic() - t0 < 120: time.sleep(0.05)
+    assert not p.done(), f'the run ended before it could be interrupted:{p.wait()}'
+    p.interrupt(); r = p.wait(60)
+    assert r.rc == 130 and 'Every finished run' in r.stderr and 'Traceback' not in r.stderr, r
+    w.assert_all_loadable(out)

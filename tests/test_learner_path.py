@@ -23,15 +23,17 @@ def stamps(root:Path) -> dict:
     return {f: (root/f).stat().st_mtime_ns for f in files}
 
 def export_cells(nb:Path) -> list:
-    return [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code' and 'nbdev_export' in ''.join(c['source'])]
+    return [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code' and 'RESNET_COURSE_EXPORT' in ''.join(c['source'])]
 
 @pytest.mark.parametrize('nb', sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if export_cells(p)))
 def test_export_cell_is_for_maintainers_only(nb, monkeypatch):
     "Each notebook's export cell runs nbdev_export only when RESNET_COURSE_EXPORT=1, and runs where nbdev is missing (Colab)"
     (cell,) = export_cells(ROOT/'nbs'/nb)
+    assert 'export_notebooks()' in cell, f'{nb}: its export cell calls nbdev_export itself, which exports a typo and can delete _modidx.py (issue 34, item 11)'
     calls = []
     fake = type(sys)('nbdev'); fake.nbdev_export = lambda *a, **k: calls.append(a)
     monkeypatch.delenv('RESNET_COURSE_EXPORT', raising=False)
+    monkeypatch.chdir(ROOT/'nbs')                       # where a notebook's kernel runs
     monkeypatch.setitem(sys.modules, 'nbdev', None)     # as on Colab: `import nbdev` fails
     exec(cell, {})
     monkeypatch.setitem(sys.modules, 'nbdev', fake)
@@ -40,6 +42,24 @@ def test_export_cell_is_for_maintainers_only(nb, monkeypatch):
     monkeypatch.setenv('RESNET_COURSE_EXPORT', '1')
     exec(cell, {})
     assert len(calls) == 1, f'{nb}: its export cell does not export with RESNET_COURSE_EXPORT=1'
+
+def test_a_typo_saved_in_an_exported_cell_is_not_exported(tmp_path):
+    "Issue 34, item 11: with RESNET_COURSE_EXPORT=1 set, a typo saved in an exported cell of 10_pooling is named, and the package (and nbdev's index) stay whole"
+    repo = checkout_copy(tmp_path/'clone')
+    path = repo/'nbs'/'10_pooling.ipynb'
+    nb = json.loads(path.read_text())
+    i, cell = next((i, c) for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and ''.join(c['source']).startswith('#| export') and 'def ' in ''.join(c['source']))
+    cell['source'] = [''.join(cell['source']).replace('def ', 'def def ', 1)]
+    path.write_text(json.dumps(nb, indent=1))
+    (export,) = export_cells(path)
+    before = {p.name: p.read_bytes() for p in (repo/'resnet_course').glob('*.py')}
+    env = {**{k: v for k, v in os.environ.items() if k != 'IN_TEST'}, 'RESNET_COURSE_EXPORT': '1', 'PYTHONPATH': str(repo)}
+    r = subprocess.run([sys.executable, '-c', export], cwd=repo/'nbs', env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and f'10_pooling.ipynb, cell {i}' in r.stdout and 'Not exported' in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    after = {p.name: p.read_bytes() for p in (repo/'resnet_course').glob('*.py')}
+    assert after == before, f'the export changed the package: {sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))}'
+    r = subprocess.run([sys.executable, '-c', 'import resnet_course.pooling, resnet_course._modidx'], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
 
 def test_running_a_notebook_leaves_the_checkout_clean(tmp_path, monkeypatch):
     "12_stem run top to bottom as a learner runs it (a Jupyter kernel, sample mode, not under nbdev-test) changes no tracked file"
@@ -145,3 +165,24 @@ def test_notebook_opens_unmodified_in_jupyterlab(nb):
     ref = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['metadata'].get('language_info')
     assert li.get('name') == 'python' and li == ref, f'{nb}: language_info {li}, not as in index.ipynb: add it, then nbdev-clean keeps it'
     assert re.search(r'ipykernel install --sys-prefix --name python3 --display-name python3', (ROOT/'Makefile').read_text())
+
+@pytest.mark.parametrize('nb', ['51_files', '52_settings', '60_records'])
+def test_pages_run_as_a_learner_runs_them(nb, monkeypatch):
+    """Issue 34, item 12: a learner who sets RESNET_COURSE_MODE=sample, as the README says, and runs a page in order in a kernel
+    (not under nbdev-test), running each cell a second time as one does while reading, meets no error"""
+    import nbformat
+    from nbclient import NotebookClient
+    for k in ('IN_TEST', 'RESNET_COURSE_SAMPLE', 'RESNET_COURSE_EXPORT'): monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv('RESNET_COURSE_MODE', 'sample')
+    monkeypatch.setenv('PYTHONPATH', str(ROOT))
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    book = nbformat.read(ROOT/'nbs'/f'{nb}.ipynb', as_version=4)
+    client = NotebookClient(book, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(ROOT/'nbs')}}, allow_errors=True)
+    errors = []
+    with client.setup_kernel():
+        for i, cell in enumerate(book.cells):
+            if cell.cell_type != 'code' or re.search(r'^#\|\s*(slow|full|gpu)\s*$', cell.source, re.M): continue
+            for run in (1, 2):
+                client.execute_cell(cell, i)
+                errors += [f"cell {i} ({cell.get('id')}), run {run}: {o.ename}: {o.evalue[:200]}" for o in cell.outputs if o.output_type == 'error']
+    assert not errors, f'{nb}, run as a learner runs it:\n  ' + '\n  '.join(errors)

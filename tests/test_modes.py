@@ -66,6 +66,8 @@ def test_the_reduced_settings_are_the_full_data_at_cpu_scale():
     (False, {}, [], 'reduced'), (True, {}, [], 'full'), (False, {}, ['--quick'], 'sample'), (True, {}, ['--quick'], 'sample'),
     (False, {}, ['--full'], 'full'), (False, {SAMPLE_ENV: '0'}, [], 'full'), (True, {MODE_ENV: 'sample'}, [], 'sample'),
     (False, {}, ['--device', 'cpu'], 'reduced'),
+    (False, {}, ['--device', 'cuda'], 'reduced'),     # issue 34: no GPU, so it trains on the CPU, in the CPU's mode (not the full recipe: hours)
+    (True, {}, ['--device', 'cuda'], 'full'),
 ])
 def test_resnet_course_reproduce_picks_the_mode(machine_with, monkeypatch, cuda, env, args, mode):
     "The command's choice only: `reproduce` is replaced by a recorder of its arguments (the run itself is tested below)"

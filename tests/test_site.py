@@ -332,3 +332,28 @@ def test_answers_are_folded_until_opened(site, browser):
     page = build_site.front_matter_file(out, '21_exercises.ipynb')
     browser.get(page.as_uri() + '#On-this-CPU:-the-5-epoch-pair')      # a heading inside the label-smoothing fold, as a search hit links it
     assert wait_for(lambda: browser.execute_script("return document.getElementById('On-this-CPU:-the-5-epoch-pair').closest('details').open")), 'a link into a fold leaves it closed'
+
+def test_the_build_names_what_it_cannot_build_from(tmp_path, monkeypatch):
+    "Issue 34, item 13: a truncated notebook, and a sidebar entry whose notebook is missing, stop the build before any processing, each named"
+    nbs = tmp_path/'nbs'; shutil.copytree(ROOT/'nbs', nbs, ignore=shutil.ignore_patterns('results', '_proc'))
+    assert build_site.source_problems(nbs) == []
+    pooling = nbs/'10_pooling.ipynb'; pooling.write_text(pooling.read_text()[:5000])
+    (nbs/'11_resblock.ipynb').unlink()
+    problems = build_site.source_problems(nbs)
+    assert any(str(pooling) in p and 'cannot be read' in p for p in problems), problems
+    assert any('lists 11_resblock.ipynb' in p for p in problems), problems
+    monkeypatch.setattr(build_site, 'NBS', nbs)
+    ran = []
+    monkeypatch.setattr(build_site, 'process_notebooks', lambda: ran.append(1))
+    with pytest.raises(SystemExit, match='10_pooling.ipynb'): build_site.build(tmp_path/'site')
+    assert not ran and not (tmp_path/'site').exists()
+
+def test_a_huge_page_is_named_with_its_output(tmp_path):
+    "Issue 34, item 13: a page made large by one output image is named, with the notebook and cell that make it so"
+    import base64, nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1'), nbformat.v4.new_code_cell('plot()', outputs=[nbformat.v4.new_output(
+        'display_data', data={'image/png': base64.b64encode(bytes(3 << 20)).decode()})])])
+    src = tmp_path/'big.ipynb'; nbformat.write(nb, src)
+    assert build_site.page_warning(tmp_path/'big.html', 1 << 20, src) is None
+    w = build_site.page_warning(tmp_path/'big.html', 9 << 20, src)
+    assert w and 'big.html is 9.0 MB' in w and f'cell 1 of {src}' in w and '4.0 MB of outputs' in w, w
