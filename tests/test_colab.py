@@ -16,7 +16,10 @@ def kernel(monkeypatch, tmp_path):
         calls = []
         monkeypatch.setattr(subprocess, 'run', lambda *a, **kw: calls.append((a, kw)))
         monkeypatch.setenv('HOME', str(tmp_path))
-        monkeypatch.delenv('RESNET_COURSE_RESULTS', raising=False)
+        # the install cell sets RESNET_COURSE_RESULTS in os.environ itself: set then delete it here, so that pytest restores the
+        # variable's absence after the test (a bare delenv of an unset variable records nothing, and the value leaks into later tests)
+        monkeypatch.setenv('RESNET_COURSE_RESULTS', '')
+        monkeypatch.delenv('RESNET_COURSE_RESULTS')
         monkeypatch.delitem(sys.modules, 'google.colab', raising=False)
         monkeypatch.delenv('KAGGLE_KERNEL_RUN_TYPE', raising=False)
         if cloned: (tmp_path/'resnet_course').mkdir(exist_ok=True)
@@ -103,3 +106,7 @@ def test_every_notebook_has_the_colab_cells():
     "The real notebooks: run `python scripts/colab.py` if this fails"
     r = subprocess.run([sys.executable, str(ROOT/'scripts'/'colab.py'), '--check'], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+def test_the_install_cell_leaves_no_results_variable_behind():
+    "Runs after the tests above in the same process (pytest keeps a file's order): what the install cell set is gone"
+    assert 'RESNET_COURSE_RESULTS' not in os.environ

@@ -13,4 +13,4 @@ def test_python_m_runs_the_cli(tmp_path, small_dataset):
     r = python_m(['data', '--data', str(small_dataset)], tmp_path)
     assert r.returncode == 0 and 'ok' in r.stdout and '3 classes' in r.stdout, r.stdout + r.stderr
     r = python_m(['reproduce', '--quick', '--models', 'vgg16', '--out', str(tmp_path/'out')], tmp_path)
-    assert r.returncode == 1 and 'choose from fcn' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and 'choose from fcn' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]

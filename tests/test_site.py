@@ -11,10 +11,35 @@ CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-
                   '--disable-dev-shm-usage', '--no-first-run', '--disable-component-update', '--window-size=1400,1000']
 
 @pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp('site')
-    pages = build_site.build(out)
-    return out, pages
+def learner_site(tmp_path_factory):
+    "The suite's one docs build: in a fresh copy where a learner has run `make reproduce` (tests/learner_copy.py)"
+    from learner_copy import build_learner_site
+    return build_learner_site(tmp_path_factory.mktemp('learner'))
+
+@pytest.fixture(scope='session')
+def site(learner_site): return learner_site.out, learner_site.pages
+
+def test_docs_build_installs_nothing(learner_site):
+    "Without Quarto, the docs build never calls an installer: stand-ins for sudo, curl and dpkg record any call"
+    assert learner_site.installer_calls == '', f'the docs build ran an installer:\n{learner_site.installer_calls}{learner_site.log[-2000:]}'
+    assert (learner_site.out/'index.html').is_file()
+
+def test_a_learners_results_do_not_change_the_pages(learner_site):
+    """The README's two commands one after the other (issue 33): with a learner's quick and interrupted runs in results/, every page
+    is built, and what the build computed from records is what the course's records give: nothing turns pending, and the
+    "just as fast" comparison (which once read the learner's partial results and failed) prints what the notebook saved"""
+    from learner_copy import outputs_text
+    repo, out = learner_site.repo, learner_site.out
+    for _, name in build_site.sidebar_entries(repo/'nbs'/'sidebar.yml'):
+        proc = json.loads((repo/'_proc'/name).read_text())
+        fm = build_site.front_matter(build_site.nbformat.reads(json.dumps(proc), as_version=4))
+        assert (out/fm.get('output-file', Path(name).stem + '.html')).is_file(), f'{name}: no page'
+        saved, built = outputs_text(json.loads((repo/'nbs'/name).read_text())), outputs_text(proc)
+        new_pending = [i for i, t in built.items() if 'Pending' in t and 'Pending' not in saved.get(i, '')]
+        assert not new_pending, f'{name}: cells the docs build found pending, though the course has their records: {new_pending}'
+    saved = outputs_text(json.loads((repo/'nbs'/'13_resnet.ipynb').read_text()))['961e00dd']
+    assert 'ResNet18 takes' in saved and saved == outputs_text(json.loads((repo/'_proc'/'13_resnet.ipynb').read_text()))['961e00dd']
+    assert 'ResNet18 takes' in (out/'resnet.html').read_text()
 
 @pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
 def browser(tmp_path_factory):
