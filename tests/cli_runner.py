@@ -107,6 +107,11 @@ def _threads(env:dict) -> int:
             if int(env[k]) > 0: return int(env[k])
     return _default_threads()
 
+def threads_of_this_process() -> dict:
+    "The environment that gives a child this process's torch thread count: for a child whose numbers are compared with a run in this process"
+    import torch
+    return dict.fromkeys(THREAD_VARS, str(torch.get_num_threads()))
+
 def _child(argv, code, env, cwd, out, err, extra_memory, threads):
     "The body of a command in a child of the fork server: its session, signals, folder, environment, threads and streams, then the entry point; never returns"
     rc = 1

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import pytest
 from conftest import IMAGENETTE, make_small_dataset, fake_gpu
-from cli_runner import Result, Runner
+from cli_runner import Result, Runner, threads_of_this_process
 
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
 ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports
@@ -744,7 +744,7 @@ def interrupted_run(w) -> Path:
             rp.train = stopped
             try: main(['reproduce', '--data', {str(w.small3)!r}, *{RESUME!r}, '--out', {str(out)!r}])
             except BaseException as e: print('STOPPED', type(e).__name__, e)''')
-        r = w.python(code)
+        r = w.python(code, env=threads_of_this_process())   # resumed in this process: sums over other thread counts round otherwise
         prog = list(out.glob('runs/fcn-*/progress.pth'))
         assert prog, f'the interrupted run left no progress file:{r}'
         for p in out.glob('runs/fcn-*/*'):
