@@ -118,6 +118,7 @@ def _child(argv, code, env, cwd, out, err, extra_memory, threads):
     try:
         os.setsid()                                                # a session and process group of its own, killed whole by `Proc.stop`
         signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C as in a terminal, though the server and pytest-xdist's workers ignore it
+        mp.set_start_method(None, force=True)                      # a fresh process's default (its DataLoader workers fork from it), not the server's
         os.chdir(cwd); os.environ.clear(); os.environ.update(env); _fresh_state()
         import torch; torch.set_num_threads(threads)               # OpenMP and MKL read their environment when the server imported torch
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)

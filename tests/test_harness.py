@@ -83,3 +83,17 @@ def test_close_kills_what_still_runs(runner, tmp_path):
     grandchild = int(p.stdout_so_far().split()[1])
     r.close()
     assert p.done() and gone(p.pid, grandchild)
+
+WORKER_PARENT = '''import os, torch
+class Parent(torch.utils.data.Dataset):
+    def __len__(self): return 1
+    def __getitem__(self, i): return os.getppid()
+print('pid', os.getpid(), 'worker of', int(next(iter(torch.utils.data.DataLoader(Parent(), num_workers=1)))[0]))
+'''
+
+def test_dataloader_workers_are_children_of_the_command(runner):
+    "A command's DataLoader workers start as in a fresh process, as its own children (tests find them so), not through the fork server"
+    r = runner.python(WORKER_PARENT)
+    assert r.rc == 0, r
+    pid, parent = map(int, r.stdout.split()[1::3])
+    assert pid == parent, r
