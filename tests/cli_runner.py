@@ -3,11 +3,22 @@
 `Runner.cli(argv)` calls the command's entry point in this process, through its console script (`resnet-course`, which
 calls `resnet_course.cli.main` with `sys.argv`), with the command's own environment, working folder, captured output
 and exit code, and the caches a fresh process would not have (fastai's config, the course's printed-once notices)
-cleared. `Runner.start(argv)` and `Runner.python(code)` run in a child process forked from this one, for what needs a
-process of its own: Ctrl-C, SIGKILL, a memory limit, code that calls `sys.exit`, DataLoader workers to find.
+cleared. `Runner.start(argv)` and `Runner.python(code)` run in a child process of their own, for what needs one: Ctrl-C,
+SIGKILL, a memory limit, code that calls `sys.exit`, DataLoader workers to find.
+
+A child is never forked from this process: once torch has run a parallel op here, libgomp's team of threads exists, a
+fork copies only the calling thread, and a child that then runs a parallel op waits at the team's barrier for ever (the
+first test in tests/test_harness.py hung so with a runner that forked). A fresh interpreter per command would spend
+seconds importing fastai. So each child is forked from multiprocessing's fork server: an interpreter started once per
+pytest process, which has imported `PRELOAD` and run nothing else (one thread, checked in test_harness.py). The child
+takes the command's folder, environment, streams and Ctrl-C handling, in a session of its own, and runs the same entry
+point as `Runner.cli`. What a library read from the environment when the server imported it stays as the server read
+it, except torch's thread count, which the child sets from the command's environment. A child still running when its
+test ends (conftest's `no_child_outlives_its_test`), or whose wait times out, is killed with every process in its session.
 """
-import contextlib, io, os, resource, runpy, signal, sys, time, traceback, warnings
+import atexit, contextlib, functools, io, os, resource, runpy, signal, subprocess, sys, time, traceback, warnings
 import multiprocessing as mp
+from multiprocessing import forkserver
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +66,61 @@ def _memory_limit(extra:int=None):
     try: yield
     finally: resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
-def _child(argv, code, env, cwd, out, err, extra_memory):
-    "The body of a forked command: its signals, folder, environment and streams, then the entry point; never returns"
+# ----------------------------------------------------------------------------------------------------------------
+# Child processes
+
+PRELOAD = ['fastai.vision.all', 'resnet_course.cli', 'resnet_course.reproduce', 'resnet_course.figures', 'resnet_course.fast',
+           'resnet_course.cache', 'timm']   # what the commands and the tests' child code import: seconds each child need not spend
+SERVER_ENV = {'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}   # so that the server's libraries start no pools of threads
+THREAD_VARS = ('MKL_NUM_THREADS', 'OMP_NUM_THREADS')            # torch's thread count: the first set of these, as torch reads them
+FORKSERVER = mp.get_context('forkserver')
+FORKSERVER.set_forkserver_preload(PRELOAD)                      # before the server starts (once per process, for every user of the context)
+
+@contextlib.contextmanager
+def _environ(env:dict):
+    "This process's environment is `env` in the block"
+    saved = dict(os.environ)
+    os.environ.clear(); os.environ.update(env)
+    try: yield
+    finally: os.environ.clear(); os.environ.update(saved)
+
+def server_pid() -> int:
+    """The fork server's process id; it is started if it is not running, with `SERVER_ENV` in its environment and SIGINT
+    ignored, as a pytest-xdist worker would start it: so every child must, and does, set its own Ctrl-C handling"""
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _environ({**os.environ, **SERVER_ENV}): forkserver.ensure_running()
+    finally: signal.signal(signal.SIGINT, sigint)
+    return forkserver._forkserver._forkserver_pid
+
+@functools.cache
+def _default_threads() -> int:
+    "torch's thread count in a fresh process whose environment sets none, asked of one such process"
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    r = subprocess.run([sys.executable, '-c', 'import torch; print(torch.get_num_threads())'], env=env, capture_output=True, text=True, timeout=300)
+    return int(r.stdout.split()[-1])
+
+def _threads(env:dict) -> int:
+    "The number of torch threads a fresh process with the environment `env` has"
+    for k in THREAD_VARS:
+        with contextlib.suppress(KeyError, ValueError):
+            if int(env[k]) > 0: return int(env[k])
+    return _default_threads()
+
+def threads_of_this_process() -> dict:
+    "The environment that gives a child this process's torch thread count: for a child whose numbers are compared with a run in this process"
+    import torch
+    return dict.fromkeys(THREAD_VARS, str(torch.get_num_threads()))
+
+def _child(argv, code, env, cwd, out, err, extra_memory, threads):
+    "The body of a command in a child of the fork server: its session, signals, folder, environment, threads and streams, then the entry point; never returns"
     rc = 1
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C as in a terminal, though pytest-xdist's workers ignore it
+        os.setsid()                                                # a session and process group of its own, killed whole by `Proc.stop`
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C as in a terminal, though the server and pytest-xdist's workers ignore it
+        mp.set_start_method(None, force=True)                      # a fresh process's default (its DataLoader workers fork from it), not the server's
         os.chdir(cwd); os.environ.clear(); os.environ.update(env); _fresh_state()
+        import torch; torch.set_num_threads(threads)               # OpenMP and MKL read their environment when the server imported torch
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         for fd, path in ((1, out), (2, err)):
             f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
@@ -71,33 +131,50 @@ def _child(argv, code, env, cwd, out, err, extra_memory):
         sys.stdout.flush(); sys.stderr.flush()
     finally: os._exit(rc & 0xff)
 
+_STARTED = []   # every `Proc` not yet stopped: `stop_all` kills whatever of them still runs
+
 class Proc:
-    "One command running in a child process forked from this one"
-    def __init__(self, runner, argv:list, env:dict, cwd:Path, code:str=None, extra_memory:int=None):
-        self.argv, self.code = argv, code
+    "One command running in a child of the fork server, in a session of its own"
+    def __init__(self, runner, argv:list, env:dict, cwd:Path, code:str=None, extra_memory:int=None, start_timeout:float=RUN_TIMEOUT):
+        self.runner, self.argv, self.code = runner, argv, code
         d = Path(runner.logs)/f'{time.monotonic_ns()}'; d.mkdir(parents=True)
         self.out, self.err = d/'stdout', d/'stderr'
+        args = (argv, code, env, str(cwd), str(self.out), str(self.err), extra_memory, _threads(env))
+        server_pid()
         self.t0 = time.monotonic()
-        self.process = mp.get_context('fork').Process(target=_child, args=(argv, code, env, str(cwd), str(self.out), str(self.err), extra_memory))
+        self.process = FORKSERVER.Process(target=_child, args=args)
         self.process.start()
         self.pid = self.process.pid
+        _STARTED.append(self)
+        while not self.err.exists() and not self.done():   # the command begins once its streams are open
+            if time.monotonic() - self.t0 > start_timeout: self.stop(); raise AssertionError(f'not started after {start_timeout} s:{self._result()}')
+            time.sleep(0.005)
+        self.t0 = time.monotonic()
 
     def done(self) -> bool: return self.process.exitcode is not None
 
     def stdout_so_far(self) -> str: return self.out.read_text(errors='replace') if self.out.exists() else ''
 
     def kill(self, sig:int=signal.SIGKILL) -> bool:
-        "Send `sig` (SIGKILL unless told) to the command if it is still running"
+        "Send `sig` (SIGKILL unless told) to the command's process, not to the processes it started, if it is still running"
         if self.done(): return False
-        os.kill(self.pid, sig); return True
+        try: os.kill(self.pid, sig); return True
+        except ProcessLookupError: return False   # it ended just now: the fork server reaps its children at once
 
     def interrupt(self) -> bool: return self.kill(signal.SIGINT)
+
+    def stop(self):
+        "SIGKILL the command and every process left in its session (DataLoader workers, say), and wait for the command"
+        with contextlib.suppress(ProcessLookupError, PermissionError): os.killpg(self.pid, signal.SIGKILL)
+        self.kill()   # and the command itself, should it not have got as far as a session of its own
+        self.process.join(60)
+        if self in _STARTED: _STARTED.remove(self)
 
     def wait(self, timeout:float=RUN_TIMEOUT) -> Result:
         self.process.join(timeout)
         if not self.done():
-            self.kill(); self.process.join()
-            raise AssertionError(f'still running after {timeout} s, so it was stopped:{self._result()}')
+            self.stop()
+            raise AssertionError(f'still running after {timeout} s, so it was killed with its session:{self._result()}')
         return self._result()
 
     def _result(self) -> Result:
@@ -105,12 +182,18 @@ class Proc:
         argv = ['python', '-c', '<code>'] if self.code is not None else ['resnet-course', *self.argv]
         return Result(argv, self.process.exitcode, read(self.out), read(self.err), time.monotonic() - self.t0)
 
+def stop_all():
+    "Stop every command started here and not stopped yet, with its session: at the end of each test (conftest) and of this process"
+    for p in list(_STARTED): p.stop()
+
+atexit.register(stop_all)   # registered after multiprocessing's own exit handler, so run before it joins the children
+
 def _warning_to_stderr(msg):
     "Print a warning as Python does in a process of its own, to the (redirected) stderr"
     sys.stderr.write(warnings.formatwarning(msg.message, msg.category, msg.filename, msg.lineno, msg.line))
 
 class Runner:
-    "Runs commands in `env` (each call may add to it), in this process or a forked child, logging forked output under `root/logs`"
+    "Runs commands in `env` (each call may add to it), in this process or a child of the fork server, logging a child's output under `root/logs`"
     def __init__(self, root:Path, env:dict):
         self.root, self.env = Path(root), dict(env)
         self.logs = self.root/'logs'; self.logs.mkdir(parents=True, exist_ok=True)
@@ -135,11 +218,13 @@ class Runner:
         return r
 
     def start(self, argv, env:dict=None, cwd:Path=None, code:str=None, extra_memory:int=None) -> Proc:
-        "Start the command (or the Python `code`) in a forked child process"
+        "Start the command (or the Python `code`) in a child process; it is stopped at the latest when the test ends"
         return Proc(self, [str(a) for a in argv], {**self.env, **(env or {})}, cwd or self.root, code, extra_memory)
 
     def python(self, code:str, timeout=RUN_TIMEOUT, **kw) -> Result:
-        "Run the Python `code` in a forked child process, as `python -c` would"
+        "Run the Python `code` in a child process, as `python -c` would"
         return self.start([], code=code, **kw).wait(timeout)
 
-    def close(self): pass
+    def close(self):
+        "Stop every command this runner started that still runs, with its session"
+        for p in [p for p in _STARTED if p.runner is self]: p.stop()

@@ -1,30 +1,11 @@
 import os, shutil, sys
 from pathlib import Path
 import pytest
+from cli_runner import Runner, stop_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The command line imports fastai, torch and the experiments only when a command runs, so that its help and its argument errors
-# are fast. tests/cli_runner.py forks each command from a server that has imported what the console script imports with
-# `from X import`: this copy of the console script names the heavy modules too, so that forked commands start with them
-# already imported (about 10 s each otherwise). The entry point is the same, `resnet_course.cli:main`. A RESNET_COURSE_CLI
-# set by the caller wins.
-if not os.environ.get('RESNET_COURSE_CLI'):
-    import atexit, tempfile
-    _bin = Path(tempfile.mkdtemp(prefix='resnet-course-cli-'))
-    atexit.register(shutil.rmtree, _bin, ignore_errors=True)
-    (_bin/'resnet-course').write_text(f"""#!{sys.executable}
-import sys
-from resnet_course.cli import main
-from fastai.vision.all import Learner
-from resnet_course.reproduce import reproduce
-from resnet_course.figures import figures_experiment
-from resnet_course.fast import bench
-if __name__ == '__main__': sys.exit(main())
-""")
-    (_bin/'resnet-course').chmod(0o755)
-    os.environ['RESNET_COURSE_CLI'] = str(_bin/'resnet-course')
-CLI = str(Path(sys.executable).parent/'resnet-course')
+CLI = str(Path(sys.executable).parent/'resnet-course')   # the console script, for launchers (torchrun, accelerate)
 IMAGENETTE = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()/'data'/'imagenette2-160'
 
 def learner_env() -> dict:
@@ -39,12 +20,17 @@ def cli_env(): return learner_env()
 
 @pytest.fixture(scope='session')
 def runner(tmp_path_factory):
-    """Runs the command line in this process through its entry point, or in a child process forked from this one where a
-    process is the point (tests/cli_runner.py)"""
-    from cli_runner import Runner
+    """Runs the command line in this process through its entry point, or in a child of the fork server where a process is
+    the point (tests/cli_runner.py)"""
     r = Runner(tmp_path_factory.mktemp('runner'), learner_env())
     yield r
     r.close()
+
+@pytest.fixture(autouse=True)
+def no_child_outlives_its_test():
+    "Whether the test passed or failed, kill every command it started through tests/cli_runner.py that still runs, with its session"
+    yield
+    stop_all()
 
 def make_small_dataset(root:Path, n_classes:int=3, n_train:int=8, n_valid:int=4) -> Path:
     "An ImageNet-style folder of real Imagenette images: `n_classes` classes, `n_train` and `n_valid` images each"
@@ -75,9 +61,10 @@ def pytest_collection_modifyitems(items):
     rank = lambda item: next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
     items.sort(key=rank)   # stable: the order within each rank stays as collected
 
-# Files whose tests share a fixture that is costly to build (a site, a torchrun launch): pytest-xdist keeps
-# each on one worker, and hands out every other test on its own. (The xdist_group mark would do this, but with pytest 9 and
-# pytest-xdist 3.8 it has no effect: its tests still go to both workers.)
+# Files whose tests share a fixture that is costly to build (a site, a torchrun launch) go to one pytest-xdist worker whole, so
+# that the fixture is built once and torchrun tests never share a port; every other test is handed out on its own. This hook
+# replaces the scheduler that `--dist` names (scripts/run_tests.py passes `--dist load`). pytest-xdist's `xdist_group` mark
+# does the same only under `--dist loadgroup`.
 SHARED_FIXTURE_FILES = ('test_scaling.py', 'test_site.py')
 
 def pytest_xdist_make_scheduler(config, log):

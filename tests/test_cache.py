@@ -15,6 +15,7 @@ from resnet_course.cache import ImageCache, CacheSpaceError, SPACE_MARGIN, cache
 from resnet_course.files import FolderBusyError, folder_lock
 from resnet_course.loaders import CachedDL, cached_datasets, fast_batch_tfms
 from conftest import IMAGENETTE
+from cli_runner import FORKSERVER, server_pid
 
 def _build(root, cache, pool=None, presize=32):
     return np.array(image_cache(image_files(root, ['train']), root, 'train', presize, cache=cache, pool=pool, workers=2).images)
@@ -99,34 +100,35 @@ def test_the_wrong_shape_is_refused(small_dataset, tmp_path):
     with pytest.raises(ValueError, match='damaged. Delete the folder'): ImageCache(c.folder, files[:-1], 32)
 
 # ---------------------------------------------------------------------------------------------------- killed mid-build
-def _kill_mid_build(files, root, cache:Path, rng, per_image:float=0.01) -> float:
-    "Fork a child that builds the cache of `files` slowly; SIGKILL it at a random moment after it starts writing; return that moment"
-    pid = os.fork()
-    if pid == 0:                                     # the child: a slowed-down build, which never returns here
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1); os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-            decode = cache_module.presized
-            cache_module.presized = lambda fn, presize: (time.sleep(per_image), decode(fn, presize))[1]
-            image_cache(files, root, 'train', 48, cache=cache, pool='serial')
-        finally: os._exit(0)
+SLOW_BUILD = """
+import time
+from pathlib import Path
+import resnet_course.cache as C
+decode = C.presized
+C.presized = lambda fn, presize: (time.sleep({per_image!r}), decode(fn, presize))[1]
+C.image_cache([Path(f) for f in {files!r}], Path({root!r}), 'train', 48, cache={cache!r}, pool='serial')
+"""
+
+def _kill_mid_build(runner, files, root, cache:Path, rng, per_image:float=0.01) -> float:
+    "Start a child that builds the cache of `files` slowly; SIGKILL it at a random moment after it starts writing; return that moment"
+    p = runner.start([], code=SLOW_BUILD.format(files=[str(f) for f in files], root=str(root), cache=str(cache), per_image=per_image))
     while not any(Path(cache).rglob('*images*')):
-        assert os.waitpid(pid, os.WNOHANG) == (0, 0), 'the build ended before it wrote anything'
+        assert not p.done(), f'the build ended before it wrote anything:{p.wait()}'
         time.sleep(0.002)
     wait = rng.uniform(0, 0.9 * per_image * len(files))
     time.sleep(wait)
-    os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, 'the build finished before it was killed'
+    p.kill(); r = p.wait(60)
+    assert r.rc == -signal.SIGKILL, f'the build finished before it was killed:{r}'
     return wait
 
-def test_a_build_killed_at_random_moments_is_rebuilt_the_same(tmp_path):
+def test_a_build_killed_at_random_moments_is_rebuilt_the_same(runner, tmp_path):
     "Three builds of 120 real images, each SIGKILLed at a random moment: the cache never looks complete, and the next build is byte for byte a clean one"
     files = image_files(IMAGENETTE, ['train'])[:120]
     reference = np.array(image_cache(files, IMAGENETTE, 'train', 48, cache=tmp_path/'reference', pool='serial').images)
     rng = random.Random()
     for k in range(3):
         cache = tmp_path/f'killed{k}'
-        wait = _kill_mid_build(files, IMAGENETTE, cache, rng)
+        wait = _kill_mid_build(runner, files, IMAGENETTE, cache, rng)
         folder = cache_dir(IMAGENETTE, cache)/f"train-48px-{cache_key(files, IMAGENETTE, 'train', 48)}"
         assert cache_problem(folder, cache_key(files, IMAGENETTE, 'train', 48)) is not None, f'killed after {wait:.2f} s, the cache looks complete'
         assert np.array_equal(np.asarray(image_cache(files, IMAGENETTE, 'train', 48, cache=cache).images), reference)
@@ -153,24 +155,27 @@ def _alive(pid:int) -> bool:
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
     except FileNotFoundError: return False
 
-def test_a_killed_builder_whose_workers_live_on_does_not_block_the_next(tmp_path, monkeypatch, capsys):
+SLOW_POOL_BUILD = """
+from pathlib import Path
+import resnet_course.cache as C
+from test_cache import _slow_presized                   # by name, so that the build's worker processes can unpickle it
+C.presized = _slow_presized
+C.image_cache([Path(f) for f in {files!r}], Path({root!r}), 'train', 48, cache={cache!r}, pool='process', workers=2)
+"""
+
+def test_a_killed_builder_whose_workers_live_on_does_not_block_the_next(runner, tmp_path, monkeypatch, capsys):
     """A build with two decoder processes is SIGKILLed while they work: they live on, orphaned. The next build must not wait
     for them (the lock is a POSIX record lock, which the forked workers do not inherit) and builds the right images"""
     files = image_files(IMAGENETTE, ['train'])[:64]
     cache, pids = tmp_path/'cache', tmp_path/'pids'
     pids.mkdir()
-    pid = os.fork()
-    if pid == 0:                                              # the builder, which never returns here
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1); os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-            os.environ['CACHE_TEST_PIDS'] = str(pids); cache_module.presized = _slow_presized
-            image_cache(files, IMAGENETTE, 'train', 48, cache=cache, pool='process', workers=2)
-        finally: os._exit(0)
+    builder = runner.start([], code=SLOW_POOL_BUILD.format(files=[str(f) for f in files], root=str(IMAGENETTE), cache=str(cache)),
+                           env={'CACHE_TEST_PIDS': str(pids)})
     workers = []
     try:
         with _deadline(120):
             while len(list(pids.iterdir())) < 2 or not list(cache.rglob('.images.*')): time.sleep(0.01)   # both workers decoding, the array begun
-        os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+        builder.kill(); assert builder.wait(60).rc == -signal.SIGKILL
         workers = [int(p.name) for p in pids.iterdir()]
         assert len(workers) == 2 and all(map(_alive, workers)), 'the killed builder took its workers with it: this test tests nothing'
         assert not [w for w in workers if str(cache) in Path(f'/proc/{w}/maps').read_text()], 'the orphans map the unfinished array: its space stays taken'
@@ -178,51 +183,57 @@ def test_a_killed_builder_whose_workers_live_on_does_not_block_the_next(tmp_path
         with _deadline(120): c = image_cache(files, IMAGENETTE, 'train', 48, cache=cache, pool='serial')
         assert all(map(_alive, workers))                       # still there, and still no obstacle
     finally:
-        for w in workers: os.kill(w, signal.SIGKILL)          # our own grandchildren, by pid
+        for w in workers: os.kill(w, signal.SIGKILL)          # the builder's workers, by pid
     out = capsys.readouterr().out
     assert 'Waiting' not in out and 'was never finished: rebuilding it' in out, out
     assert np.array_equal(np.asarray(c.images), np.stack([_presized(f, 48) for f in files]))
 
-def _hold_lock(folder:Path, seconds:float, grow:bool=False) -> int:
-    "Fork a child that holds the lock of `folder` for `seconds` (writing a growing file there if `grow`), once it has it; return its pid"
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            with folder_lock(folder, 'test'):
-                os.write(w, b'x'); t0 = time.monotonic()
-                while time.monotonic() - t0 < seconds:
-                    if grow:
-                        with open(folder/'.images.npy.progress.tmp', 'ab') as f: f.write(b'x' * 4096)
-                    time.sleep(0.2)
-        finally: os._exit(0)
-    os.read(r, 1); os.close(r); os.close(w)
-    return pid
+HOLD_LOCK = """
+import time
+from pathlib import Path
+from resnet_course.files import folder_lock
+folder = Path({folder!r})
+with folder_lock(folder, 'test'):
+    print('LOCKED', flush=True); t0 = time.monotonic()
+    while time.monotonic() - t0 < {seconds!r}:
+        if {grow!r}:
+            with open(folder/'.images.npy.progress.tmp', 'ab') as f: f.write(b'x' * 4096)
+        time.sleep(0.2)
+"""
 
-def test_a_live_holder_without_progress_is_named_after_a_bounded_wait(small_dataset, tmp_path, monkeypatch, capsys):
+def _hold_lock(runner, folder:Path, seconds:float, grow:bool=False):
+    "Start a child that holds the lock of `folder` for `seconds` (writing a growing file there if `grow`); return it once it has the lock"
+    p = runner.start([], code=HOLD_LOCK.format(folder=str(folder), seconds=seconds, grow=grow))
+    with _deadline(120):
+        while 'LOCKED' not in p.stdout_so_far():
+            assert not p.done(), f'the holder ended before it took the lock:{p.wait()}'
+            time.sleep(0.01)
+    return p
+
+def test_a_live_holder_without_progress_is_named_after_a_bounded_wait(runner, small_dataset, tmp_path, monkeypatch, capsys):
     "A process that holds the cache's lock and does nothing: the build waits `CACHE_PATIENCE` seconds, then gives up in one line naming its pid and the fixes"
     folder = _folder(small_dataset, tmp_path)
-    pid = _hold_lock(folder, 60)
+    holder = _hold_lock(runner, folder, 60); pid = holder.pid
     monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 2)
     t0 = time.monotonic()
     try:
         with _deadline(60), pytest.raises(FolderBusyError) as e: _build(small_dataset, tmp_path)
-    finally: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+    finally: holder.stop()
     msg = str(e.value)
     assert f'process {pid}' in msg and f'kill {pid}' in msg and 'RESNET_COURSE_CACHE' in msg and str(folder) in msg and '\n' not in msg, msg
     assert 2 <= time.monotonic() - t0 < 30
     assert f'Waiting for process {pid}' in capsys.readouterr().out
     assert not (folder/'images.npy').exists() and not (folder/'manifest.json').exists()
 
-def test_a_holder_that_makes_progress_is_waited_for(small_dataset, tmp_path, monkeypatch):
+def test_a_holder_that_makes_progress_is_waited_for(runner, small_dataset, tmp_path, monkeypatch):
     "A lock holder whose files keep changing is waited for past `CACHE_PATIENCE`, and the build follows it"
     folder = _folder(small_dataset, tmp_path)
-    pid = _hold_lock(folder, 4, grow=True)
+    holder = _hold_lock(runner, folder, 4, grow=True)
     monkeypatch.setattr(cache_module, 'CACHE_PATIENCE', 1)
     t0 = time.monotonic()
     try:
         with _deadline(60): good = _build(small_dataset, tmp_path)
-    finally: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+    finally: holder.stop()
     assert time.monotonic() - t0 > 3.5 and len(good) == 24
 
 # ---------------------------------------------------------------------------------------------------- a full disk
@@ -274,10 +285,13 @@ def test_processes_outside_a_daemon(small_dataset, tmp_path):
 
 def test_threads_inside_a_daemon(small_dataset, tmp_path):
     "In a daemon process, where Python refuses child processes, the default build falls back to threads and still builds the same bytes"
-    ctx = mp.get_context('fork')
-    q = ctx.Queue()
-    p = ctx.Process(target=_in_daemon, args=(small_dataset, tmp_path/'daemon', q), daemon=True)
-    p.start(); kind, arr = q.get(timeout=300); p.join(60)
+    server_pid()                                     # the harness's fork server, started as the harness starts it
+    q = FORKSERVER.Queue()
+    p = FORKSERVER.Process(target=_in_daemon, args=(small_dataset, tmp_path/'daemon', q), daemon=True)
+    p.start()
+    try: kind, arr = q.get(timeout=300); p.join(60)
+    finally:
+        if p.is_alive(): p.kill(); p.join(60)
     assert kind == 'thread', kind
     assert np.array_equal(arr, _build(small_dataset, tmp_path/'serial', 'serial'))
 

@@ -1,7 +1,7 @@
 """The `resnet-course` command, run as a learner runs it: its own process, on the real datasets.
 
 Each command runs in this process through its entry point (tests/cli_runner.py), with its own arguments, environment,
-folder, output and exit code; Ctrl-C and SIGKILL go to a child process forked from this one."""
+folder, output and exit code; Ctrl-C and SIGKILL go to a child process of its own (a child of the harness's fork server)."""
 import json, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest

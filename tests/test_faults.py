@@ -13,8 +13,10 @@ How it runs, and why:
 
 - Each case is a plain pytest test. A command runs in this process through its entry point (tests/cli_runner.py:
   `World.cli`, with its own environment, folder, output and exit code), or, where a process is the point (SIGKILL,
-  a command still running while another starts, DataLoader workers to find), in a child process forked from this one.
-- Each command uses one torch thread (`RESNET_COURSE_TEST_THREADS`): pytest-xdist's two workers share 2 cores.
+  a command still running while another starts, DataLoader workers to find), in a child process of its own (a child of
+  the harness's fork server, never a fork of this process; the harness kills it, with what it started, when its case ends).
+- Each command in a child process uses one torch thread (`RESNET_COURSE_TEST_THREADS`): pytest-xdist's two workers share
+  2 cores. A command run in this process uses this process's threads (scripts/run_tests.py sets them).
 - Data: a private `FASTAI_HOME` whose imagenette2-160 holds 10 classes of real Imagenette images, 4 training and 2
   validation images each, so that `--quick` and default-data runs take seconds, and code without `--data` can run
   the same cases. Cases about a learner's own folder use `--data`: conftest's 3-class `make_small_dataset`, or a
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import pytest
 from conftest import IMAGENETTE, make_small_dataset, fake_gpu
-from cli_runner import Result, Runner
+from cli_runner import Result, Runner, threads_of_this_process
 
 THREADS = os.environ.get('RESNET_COURSE_TEST_THREADS', '1')   # torch threads per command: several commands share 2 cores
 ERROR_SECONDS = 10         # an (A) error must come this soon after the command's imports
@@ -742,7 +744,7 @@ def interrupted_run(w) -> Path:
             rp.train = stopped
             try: main(['reproduce', '--data', {str(w.small3)!r}, *{RESUME!r}, '--out', {str(out)!r}])
             except BaseException as e: print('STOPPED', type(e).__name__, e)''')
-        r = w.python(code)
+        r = w.python(code, env=threads_of_this_process())   # resumed in this process: sums over other thread counts round otherwise
         prog = list(out.glob('runs/fcn-*/progress.pth'))
         assert prog, f'the interrupted run left no progress file:{r}'
         for p in out.glob('runs/fcn-*/*'):
@@ -910,7 +912,7 @@ def test_bench_one_training_batch(w, d):
     w.error_run(['bench', '--quick', '--models', 'fcn', '--out', d/'out'], 'batch', '--data', watch=[d])
 
 def test_mplbackend_nonsense(w, d):
-    w.error_run(quick(d/'out'), 'MPLBACKEND', 'nonsense', env={'MPLBACKEND': 'nonsense'}, watch=[d])   # matplotlib already imported (forked)
+    w.error_run(quick(d/'out'), 'MPLBACKEND', 'nonsense', env={'MPLBACKEND': 'nonsense'}, watch=[d])   # matplotlib already imported (this process)
     before = snapshot(d)
     p = subprocess.run([sys.executable, '-m', 'resnet_course', 'data'], capture_output=True, text=True, timeout=ERROR_TIMEOUT,
                        env={**w.env, 'MPLBACKEND': 'nonsense'}, cwd=d)                         # a fresh process, where importing matplotlib fails

@@ -62,7 +62,7 @@ learn.model.load_state_dict(torch.load(next(Path({str(out)!r}).glob('runs/fcn-*/
 with learn.no_bar(): loss, acc, top5 = learn.validate()
 print('single', acc, rec['history'][-1]['accuracy'], top5, rec['history'][-1]['top_k_accuracy'])
 '''
-    r = runner.python(code, timeout=300)   # a process of its own, forked from one that has imported the package
+    r = runner.python(code, timeout=300)   # a process of its own, a child of the harness's fork server, which has imported the package
     single, acc2, top5_1, top5_2 = r.stdout.split('single')[-1].split()
     assert abs(float(single) - float(acc2)) < 1e-6 and abs(float(top5_1) - float(top5_2)) < 1e-6, r.stdout + r.stderr[-2000:]
 
