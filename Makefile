@@ -17,7 +17,7 @@ PINS ?=
 SETUP_KEY := $(shell { cat pyproject.toml; printf '%s' '$(PINS)'; } | cksum | tr ' ' -)
 setup:
 	@if [ "$$(cat $(VENV)/.installed 2>/dev/null)" != "$(SETUP_KEY)" ]; then \
-	  echo "Setting up $(VENV): the course and its tools (about 6 GB, most of it torch's CUDA libraries)"; \
+	  echo "Setting up $(VENV): the course and its tools (several GB, most of it torch's CUDA libraries)"; \
 	  $(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install -q --upgrade pip && \
 	  $(BIN)/pip install -q $(PINS) -e ".[dev]" && \
@@ -51,7 +51,7 @@ reproduce: data
 	@if $(BIN)/python -c "import torch,sys; sys.exit(not torch.cuda.is_available())"; then \
 	  $(BIN)/resnet-course reproduce $(ARGS); \
 	else \
-	  echo "No CUDA GPU here: training the reduced version on the full data (64 px, at most 5 epochs; roughly 40 minutes on 2 cores with bf16) into results/reduced. ARGS=--quick: the sample; ARGS=--full: the chapter's recipe (hours)."; \
+	  echo "No CUDA GPU here: training the reduced version on the full data (64 px, at most 5 epochs; each model prints its estimate for this CPU before it trains) into results/reduced. ARGS=--quick: the sample; ARGS=--full: the chapter's recipe (hours)."; \
 	  $(BIN)/resnet-course reproduce $(ARGS); \
 	fi
 
@@ -117,14 +117,13 @@ cpu-run: data
 
 # Every CPU recipe of Training fast with two seeds, on the same machine and one run after the other: first the chapter's ResNet18 recipe
 # timed for 2 epochs (the reference every recipe's time is a ratio of), then each recipe, and the ablation's precision and layout levers.
-# About 90 minutes on two quiet AVX512-BF16 cores; longer in fp32 on a processor without native bf16 (run nothing else meanwhile: the
+# Over an hour on two quiet AVX512-BF16 cores; longer in fp32 on a processor without native bf16 (run nothing else meanwhile: the
 # goals are times). Each finished run is kept per machine, so the target resumes, and another processor adds its own runs beside these.
 SPEED_CPU := nbs/results/cpu/speedrun
 speedrun-cpu: data
 	$(BIN)/resnet-course speedrun --recipe book-in-3 --seeds 42,43 --reference --ablation --levers fp32,layout --device cpu --out $(SPEED_CPU)/book-in-3
 	$(BIN)/resnet-course speedrun --recipe resnet10-64px --seeds 42,43 --device cpu --out $(SPEED_CPU)/resnet10-64px
 	$(BIN)/resnet-course speedrun --recipe 15-minutes --seeds 42,43 --device cpu --out $(SPEED_CPU)/15-minutes
-	$(BIN)/resnet-course speedrun --recipe resnet18-twice-lr --seeds 42,43 --device cpu --out $(SPEED_CPU)/resnet18-twice-lr
 
 test: data browser graphviz
 	$(BIN)/python scripts/run_tests.py

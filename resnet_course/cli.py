@@ -156,7 +156,7 @@ def learning_rate(s:str) -> float:
     if not 0 < lr < float('inf'): raise argparse.ArgumentTypeError(f"{s} is not a positive learning rate: use e.g. --lr 3e-3 (the chapter's)")
     return lr
 
-SPEED_RECIPE_NAMES = ('gpu', '15-minutes', 'book-in-3', 'resnet10-64px', 'resnet18-twice-lr')   # the names of `resnet_course.fast.SPEED_RECIPES`, known here without importing torch (a test checks)
+SPEED_RECIPE_NAMES = ('gpu', '15-minutes', 'book-in-3', 'resnet10-64px')   # the names of `resnet_course.fast.SPEED_RECIPES`, known here without importing torch (a test checks)
 
 def speed_recipe(s:str) -> str:
     "`--recipe`: the name of a speed-run recipe of \"Training fast\""
@@ -273,7 +273,7 @@ QUICK_FIGURES_SECONDS = 300    # the budget of `figures --quick` on two busy cor
 QUICK_ABLATION_SECONDS = 180   # the budget of `speedrun --quick --ablation` on two busy cores, imports included: 38 s measured (tests/test_faults.py holds it to it)
 
 def cmd_speedrun(
-    recipe:speed_recipe=None,  # a recipe of "Training fast": gpu, 15-minutes, book-in-3, resnet10-64px or resnet18-twice-lr (default: gpu on a GPU, 15-minutes on a CPU)
+    recipe:speed_recipe=None,  # a recipe of "Training fast": gpu, 15-minutes, book-in-3 or resnet10-64px (default: gpu on a GPU, 15-minutes on a CPU)
     seeds:seed_list=(42,),     # one run per seed, comma-separated, e.g. 42,43 (default: 42); a seed already kept in --out is not run again
     ablation:bool=False,       # then run the recipe once more per lever of the ablation in "Training fast" (with the first seed); with --quick every lever but torch.compile (minutes to compile: name it in --levers), in about a minute
     levers:lever_list=None,    # with --ablation, only these levers, comma-separated (default: all), e.g. fp32,layout

@@ -6,14 +6,14 @@ Docs: https://resnet-course.github.io/resnet_course/costs.html.md"""
 
 # %% ../nbs/55_costs.ipynb #3c5d72fa
 from __future__ import annotations
-import math
+import json, math
 from dataclasses import dataclass
 from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['IMAGENETTE_IMAGES', 'T4_FLOPS', 'H200_CALIBRATION', 'GPU_TRAINING_CELLS', 'layer_stats', 'plot_compute_vs_params',
-           'plot_macs_vs_params', 'training_memory', 'least_training_memory', 'GPUMachine', 'estimated_seconds',
-           'gpu_machines', 'TrainingCell', 'cell_estimates']
+           'plot_macs_vs_params', 'training_memory', 'least_training_memory', 'read_calibration', 'GPUMachine',
+           'estimated_seconds', 'gpu_machines', 'TrainingCell', 'cell_estimates']
 
 # %% ../nbs/55_costs.ipynb #47555cfc
 def _macs(m:nn.Module, out:Tensor) -> int:
@@ -111,8 +111,16 @@ def least_training_memory(
 # %% ../nbs/55_costs.ipynb #13f2d691
 IMAGENETTE_IMAGES = (9_469, 3_925)      # training and validation images of Imagenette (the full data)
 T4_FLOPS = 8e12                         # assumed: what a T4's fp16 tensor cores (65 TFLOPS peak) sustain in a ResNet training step
-H200_CALIBRATION = {'date': '2026-11-28', 'resnet50 224 px images/s': 2_400, 'chapter loader 128 px images/s': 3_900,   # one H200, one run each
-                    's/epoch': {'fcn': 3.8, 'resblock': 4.4, 'resblock2': 5.7, 'resnet18': 5.3, 'resnet50': 9.6}}      # the chapter's own code, to_fp16
+H200_CALIBRATION = Path('gpu')/'calibration'/'h200.json'   # in a results folder: the course's one calibration run on an H200
+
+def read_calibration(results:Path) -> dict:
+    "The H200 calibration record in the results folder `results` (say, `course_results()`), refused if it does not match its checksum"
+    from resnet_course.files import content_digest
+    p = Path(results)/H200_CALIBRATION
+    rec = json.loads(p.read_text())
+    if rec.get('checksum') != content_digest({k: v for k, v in rec.items() if k != 'checksum'}):
+        raise ValueError(f'{p} does not match its checksum: it was edited or damaged; restore it with git')
+    return rec
 
 @dataclass(frozen=True)
 class GPUMachine:
@@ -141,11 +149,12 @@ def estimated_seconds(
 def gpu_machines(
     two_cores:tuple,      # images/s of the chapter's loader on two CPU cores, at 128 and 224 px (the course's CPU benchmark)
     resnet50,             # `resnet50(n_out)` makes the course's ResNet50, the model the H200 was timed with
+    calibration:dict,     # the H200's calibration record (`read_calibration`)
 ) -> dict:
     "The T4 (on a two-core hosted kernel) and the H200 (from the course's calibration run) that the estimates assume"
-    h200_flops = H200_CALIBRATION['resnet50 224 px images/s'] * 3 * 2 * layer_stats(resnet50(10), 224).macs.sum()
+    h200_flops = calibration['resnet50 224 px images/s'] * 3 * 2 * layer_stats(resnet50(10), 224).macs.sum()
     slower = two_cores[1] / two_cores[0]                                   # the loader at 224 px against 128 px, as on two cores
-    h200_loader = H200_CALIBRATION['chapter loader 128 px images/s']
+    h200_loader = calibration['chapter loader 128 px images/s']
     return {'T4': GPUMachine('T4', T4_FLOPS, tuple(two_cores)), 'H200': GPUMachine('H200', h200_flops, (h200_loader, h200_loader * slower))}
 
 # %% ../nbs/55_costs.ipynb #2a422757

@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SUPPORTED_DEVICES', 'NOT_RECORDED', 'BF16_CAPABILITY', 'notice', 'pick_device', 'cpu_name', 'cpu_bf16', 'cpu_class',
            'isa_caps', 'cpu_facts', 'hardware', 'versions', 'provenance', 'measured_on', 'recorded_machine',
-           'MachineLoad', 'free_memory', 'precision', 'synchronize']
+           'machine_words', 'MachineLoad', 'free_memory', 'precision', 'synchronize']
 
 # %% ../nbs/50_machine.ipynb #3908aecc
 _noticed = set()
@@ -135,6 +135,15 @@ def recorded_machine(rec:dict) -> dict:
     cores = [w for w in hw.replace('(', ' ').replace(',', ' ').split() if w.isdigit()]
     return {'processor': NOT_RECORDED, 'cpu capability': NOT_RECORDED, 'native bf16': NOT_RECORDED, 'cpu class': NOT_RECORDED,
             'cores': int(cores[0]) if cores else NOT_RECORDED, 'threads': NOT_RECORDED}
+
+def machine_words(m:dict) -> str:
+    "Machine facts `m` (from `recorded_machine`, `cpu_facts` or `machine_key`) in the few words a table or a sentence names a machine by"
+    if 'gpu' in m: return m['gpu'] + ('' if m.get('compute capability', NOT_RECORDED) == NOT_RECORDED else f" (compute capability {m['compute capability']})")
+    cores = f"{m['cores']} cores" if m.get('cores', NOT_RECORDED) != NOT_RECORDED else 'cores not recorded'
+    if m.get('processor', NOT_RECORDED) == NOT_RECORDED: return f"a CPU whose processor was not recorded ({cores})"
+    threads = f", {m['threads']} threads" if m.get('threads', NOT_RECORDED) != NOT_RECORDED else ''
+    caps = f", capped at {m['isa caps']}" if m.get('isa caps') else ''
+    return f"{m['processor']} ({m.get('cpu class', NOT_RECORDED)}{caps}, {cores}{threads})"
 
 # %% ../nbs/50_machine.ipynb #machine-load
 def _cpu_ticks() -> tuple|None:

@@ -106,7 +106,7 @@ def mode_settings(
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
     if mode != 'reduced': return chapter_settings(name, mode == 'sample', epochs, size, bs, seed, source, world_size, fast, aug, lr)
     cm = CHAPTER_MODELS[name]
-    return chapter_settings(name, False, ifnone(epochs, min(cm.epochs, REDUCED.epochs)), ifnone(size, REDUCED.size), bs, seed,
+    return chapter_settings(name, False, ifnone(epochs, REDUCED.epochs_for(cm.epochs)), ifnone(size, REDUCED.size), bs, seed,
                             ifnone(source, URLs.IMAGENETTE_160), world_size, True, ifnone(aug, 'crop'), lr, bf16=cpu_bf16())
 
 def recipe_label(name:str, s:RunSettings) -> str:
@@ -368,7 +368,7 @@ def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
     print(f"Full table: {out/'results.md'} (and results.csv)\nEach run's record, curves and weights: {out/'runs'}/")
     if mode == 'reduced':
         print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, {REDUCED.size}-px crops,\n"
-              f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs}), the fast data path with a crop augmentation,\n"
+              f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs_for(20)}), the fast data path with a crop augmentation,\n"
               f"bf16 where the CPU has it.\n"
               f"The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs), so expect a few points less\n"
               f"here, many more for ResNet50; the Results page shows the course's own runs beside the book's.\n"

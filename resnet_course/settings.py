@@ -39,7 +39,12 @@ MODES = ('sample', 'reduced', 'full')
 class Reduced:
     "The reduced version a CPU trains by default: the full data, at a smaller size, for at most a few epochs"
     size:int = 64     # training crop, px (the presize keeps the chapter's ratio to it: 80 px, 91 for ResNet50)
-    epochs:int = 5    # epochs, at most: the chapter's 5 stay 5, ResNet50's 20 become 5
+    epochs:int = 5    # epochs, at most: the chapter's 5 stay 5
+    long_epochs:int = 3   # a longer recipe's epochs (ResNet50's 20): its epochs cost the most, so it gets fewer of them
+
+    def epochs_for(self, n:int) -> int:
+        "The reduced version's epochs where the chapter trains `n`"
+        return min(n, self.epochs) if n <= self.epochs else min(self.epochs, self.long_epochs)
 
 REDUCED = Reduced()
 
@@ -68,8 +73,8 @@ def train_mode(
     if device is not None: return 'full' if pick_device(device, quiet=True).type == 'cuda' else 'reduced'   # where it trains: a CPU if `cuda` finds no GPU
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
-           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs, {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "
-           f"labelled reduced; about 5 minutes (FCN) to about 17 (ResNet50) per model on 2 cores. "
+           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs ({REDUCED.long_epochs} for ResNet50), {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "
+           f"labelled reduced; each model says how long it expects to take on this CPU before it trains. "
            f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, before starting Jupyter.",
            covers=('no-cuda',))   # pick_device's notice
     return 'reduced'
@@ -146,5 +151,5 @@ def n_epochs(
     "Epochs a notebook trains for when the chapter says `n`: capped on the sample, and in the reduced mode"
     mode = {True: 'sample', False: 'full'}[sample] if sample is not None else (mode or train_mode())
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
-    if mode == 'reduced': return min(n, REDUCED.epochs)
+    if mode == 'reduced': return REDUCED.epochs_for(n)
     return RunSettings(epochs=n, sample=mode == 'sample').as_run().epochs

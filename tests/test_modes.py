@@ -36,7 +36,7 @@ def test_the_mode_follows_the_environment_then_nbdev_test_then_the_device(machin
     machine_with(cuda, **env)
     assert train_mode() == mode
     assert sample_mode() == (mode != 'full')                   # code without a reduced version stays on the sample unless full
-    assert n_epochs(20) == {'sample': 1, 'reduced': REDUCED.epochs, 'full': 20}[mode]
+    assert n_epochs(20) == {'sample': 1, 'reduced': REDUCED.long_epochs, 'full': 20}[mode]
     assert n_epochs(5) == {'sample': 1, 'reduced': 5, 'full': 5}[mode]
 
 def test_a_cpu_is_told_once_what_it_trains_and_how_to_change_it(machine_with, capsys):
@@ -116,6 +116,6 @@ def test_a_notebook_training_cell_gets_the_settings_of_its_mode(machine_with, mo
     assert got['s'] == mode_settings('resnet50', mode).as_run() == learn.settings and got['make'] is CHAPTER_MODELS['resnet18'].make
     said = capsys.readouterr().out
     assert {'reduced': 'reduced version', 'full': "the chapter's recipe", 'sample': 'on the sample'}[mode] in said, said
-    assert rp.n_epochs(20) == learn.settings.epochs == {'reduced': 5, 'full': 20, 'sample': 1}[mode]   # the cell's n_epochs(20) agrees with its data
+    assert rp.n_epochs(20) == learn.settings.epochs == {'reduced': 3, 'full': 20, 'sample': 1}[mode]   # the cell's n_epochs(20) agrees with its data
     if mode == 'sample': assert 'estimated' not in got and 'minutes on this' not in said   # seconds: no estimate to wait for
     else: assert got['estimated'] == learn.settings.epochs and 'about 2 minutes on this' in said, said
