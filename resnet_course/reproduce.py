@@ -337,10 +337,11 @@ def train_chapter_model(
         return rec['row']
     if is_main() and run.weights.exists():   # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
         move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
-    learn = chapter_learner(name, s, run, device, cbs)
+    learn = chapter_learner(name, s, run, device)  # the caller's callbacks join after the estimate: its few timed steps are no fit of theirs
     start, history = resume(learn, run)
     if s.world_size == 1 and not s.sample:        # before the wait, how long it will be (not under torchrun: a fit on one rank alone would
         say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)   # meet the others' collectives)
+    if cbs: learn.add_cbs(cbs)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
     trained = train(learn, s, run, start, history, device)

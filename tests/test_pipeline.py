@@ -81,3 +81,16 @@ def test_an_edited_run_record_is_retrained(tmp_path, capsys):
     df = reproduce('fcn', sample=True, out=tmp_path, device='cpu')
     assert 'does not match its checksum' in capsys.readouterr().out and list(p.parent.glob('record.json.damaged-*'))
     assert df['top-1 %'].tolist() == [real] and json.loads(p.read_text())['row']['top-1 %'] == real
+
+class CountFits(Callback):
+    "How many training phases the learner ran with this callback in it (get_preds starts a fit's events too, but never trains)"
+    fits = 0
+    def before_train(self): self.fits += 1
+
+def test_a_callers_callback_sees_only_the_real_fit(small_dataset, tmp_path):
+    """On real data (not the sample) `reproduce` first times a few steps for its estimate: a callback the caller passes (a logger,
+    a planned interrupt) must see only the training itself, not that timing fit"""
+    from resnet_course.reproduce import reproduce
+    cb = CountFits()
+    reproduce('fcn', epochs=1, size=32, bs=8, source=str(small_dataset), out=tmp_path/'out', device='cpu', cbs=[cb])
+    assert cb.fits == 1, f'the callback saw {cb.fits} training phases for one epoch'
