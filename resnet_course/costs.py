@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['IMAGENETTE_IMAGES', 'T4_FLOPS', 'H200_CALIBRATION', 'GPU_TRAINING_CELLS', 'layer_stats', 'plot_compute_vs_params',
-           'plot_macs_vs_params', 'training_memory', 'least_training_memory', 'read_calibration', 'GPUMachine',
-           'estimated_seconds', 'gpu_machines', 'TrainingCell', 'cell_estimates']
+__all__ = ['IMAGENETTE_IMAGES', 'T4_FLOPS', 'H200_CALIBRATION', 'CALIBRATION_KEYS', 'GPU_TRAINING_CELLS', 'layer_stats',
+           'plot_compute_vs_params', 'plot_macs_vs_params', 'training_memory', 'least_training_memory',
+           'read_calibration', 'GPUMachine', 'estimated_seconds', 'gpu_machines', 'TrainingCell', 'cell_estimates']
 
 # %% ../nbs/55_costs.ipynb #47555cfc
 def _macs(m:nn.Module, out:Tensor) -> int:
@@ -113,13 +113,14 @@ IMAGENETTE_IMAGES = (9_469, 3_925)      # training and validation images of Imag
 T4_FLOPS = 8e12                         # assumed: what a T4's fp16 tensor cores (65 TFLOPS peak) sustain in a ResNet training step
 H200_CALIBRATION = Path('gpu')/'calibration'/'h200.json'   # in a results folder: the course's one calibration run on an H200
 
+CALIBRATION_KEYS = ('resnet50 224 px images/s', 'chapter loader 128 px images/s', 's/epoch')   # what the estimates read from it
+
 def read_calibration(results:Path) -> dict:
-    "The H200 calibration record in the results folder `results` (say, `course_results()`), refused if it does not match its checksum"
-    from resnet_course.files import content_digest
+    "The H200 calibration record in the results folder `results` (say, `course_results()`); refused, naming what it lacks, if incomplete"
     p = Path(results)/H200_CALIBRATION
     rec = json.loads(p.read_text())
-    if rec.get('checksum') != content_digest({k: v for k, v in rec.items() if k != 'checksum'}):
-        raise ValueError(f'{p} does not match its checksum: it was edited or damaged; restore it with git')
+    missing = [k for k in CALIBRATION_KEYS if k not in rec]
+    if missing: raise ValueError(f"{p} lacks {', '.join(missing)}: it was edited or damaged; restore it with git")
     return rec
 
 @dataclass(frozen=True)

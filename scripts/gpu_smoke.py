@@ -341,11 +341,14 @@ def main(argv:list=None) -> int:
     p.add_argument('--no-compile', action='store_true', help='skip the torch.compile check')
     p.add_argument('--keep', default=None, help='a folder to keep the runs in (default: a temporary one)')
     p.add_argument('--only', default=None, help='run only the checks whose names start with these, separated by semicolons (the tests use it)')
+    p.add_argument('--skip', default=None, help='leave out the checks whose names start with these, separated by semicolons (the tests use it)')
     a = p.parse_args(argv)
     names = [n for n, _, _ in CHECKS]
     only = [o.strip() for o in a.only.split(';')] if a.only else None
-    if only and (unknown := [o for o in only if not any(n.startswith(o) for n in names)]):
-        p.error(f"--only {';'.join(unknown)}: no check starts so; the checks are: {'; '.join(names)}")
+    skip = [o.strip() for o in a.skip.split(';')] if a.skip else []
+    for opt, given in (('--only', only or []), ('--skip', skip)):
+        if unknown := [o for o in given if not any(n.startswith(o) for n in names)]:
+            p.error(f"{opt} {';'.join(unknown)}: no check starts so; the checks are: {'; '.join(names)}")
     work = Path(a.keep or tempfile.mkdtemp(prefix='gpu-smoke-')); work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     import torch
@@ -354,7 +357,7 @@ def main(argv:list=None) -> int:
     ctx = Context(a, work, pick_device(a.device) if cuda or a.device else torch.device('cpu'), cuda)
     RESULTS.clear()
     for name, needs_cuda, f in CHECKS:
-        if only is None or any(name.startswith(o) for o in only): run_check(name, needs_cuda, f, ctx)
+        if (only is None or any(name.startswith(o) for o in only)) and not any(name.startswith(o) for o in skip): run_check(name, needs_cuda, f, ctx)
     fails = [r for r in RESULTS if r[1] == 'FAIL']
     print(f"\n{sum(r[1] == 'pass' for r in RESULTS)} passed, {len(fails)} failed, {sum(r[1] == 'skip' for r in RESULTS)} skipped "
           f"(needs CUDA) in {time.time() - t0:.0f} s on {ctx.dev}" + (f": FAILED {', '.join(r[0] for r in fails)}" if fails else ''))

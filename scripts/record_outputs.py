@@ -58,6 +58,10 @@ RECORD_CELLS = [
     RecordCell('34_fast.ipynb', 'cc4076ea', ('b6124cde',), 'the first "15 minutes" run, cpu/speedrun/15-minutes/speedrun.json'),
     RecordCell('34_fast.ipynb', '7ef5dee3', ('b6124cde',), 'the ablation table, cpu/speedrun/book-in-3/ablation.json'),
     RecordCell('34_fast.ipynb', 'a78e94e1', ('b6124cde', '7ef5dee3'), 'the speed runs against the chapter recipe'),
+    RecordCell('10_pooling.ipynb', 'f1a7h3b2', shows="lr_find's valleys, from every full-data record"),
+    RecordCell('index.ipynb', 'reduced-facts', shows='the reduced mode: cpu/reduced/runs (or the nearest runs), and the fp32 lever of each machine'),
+    RecordCell('index.ipynb', 'reading-order', ('reduced-facts',), 'the reading order, with running times from cpu/notebook_times.json'),
+    RecordCell('index.ipynb', '5d0b6c3f', ('reduced-facts',), "the chapter recipe's epochs at 128 px on two CPU cores"),
     RecordCell('results.ipynb', '521b2dc8', ('d3727efd',), 'the results table, */runs/*/record.json'),
     RecordCell('results.ipynb', 'e2f3a4b5', ('d3727efd',), "ResNet18's record and confusion matrix"),
     RecordCell('results.ipynb', '4eced15d', ('d3727efd',), 'how the degradation figure was made'),
@@ -86,6 +90,9 @@ LIVE_TABLES = {
     ('34_fast.ipynb', '2cb99c60'): 'the augmentation comparison (#| slow; 30731a25 replays the same record, cpu/fast/augs.json)',
     ('35_scaling.ipynb', 'bb4bbf0f'): 'one process against two, measured (#| slow)',
     ('55_costs.ipynb', '633c1961'): 'a small net counted, computed from the model',
+    ('10_pooling.ipynb', 'f1a7h3ae'): "a head's weights, computed from the layers' shapes",
+    ('31_figures.ipynb', 'd0f70ff7'): 'gradient ratios over seeds and batches, computed when the page runs (on the sample)',
+    ('index.ipynb', '394ba0a5'): 'estimates, computed from multiply-adds, the CPU benchmark and the H200 calibration record',
 }
 
 DIRECTIVE = re.compile(r'^\s*#\|.*$', re.M)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-WORKERS = 2
-# Each of the two workers (and each command a test runs) gets its share of the cores as torch threads, unless the caller set
+WORKERS = 2           # nbdev-test's notebooks at once
+TEST_WORKERS = (os.cpu_count() or 1) + 1   # pytest's: one more than the cores, since many tests wait on the processes they start
+# Each worker (and each command a test runs) gets its share of the cores as torch threads, unless the caller set
 # OMP_NUM_THREADS: on two cores, two workers with two threads each oversubscribe them, and the suite runs about 20% slower.
 THREADS = os.environ.get('OMP_NUM_THREADS') or str(max(1, (os.cpu_count() or 1) // WORKERS))
 ENV = {**os.environ, 'OMP_NUM_THREADS': THREADS, 'MKL_NUM_THREADS': THREADS}
@@ -33,7 +34,7 @@ def notebook_counts():
 
 def pytest_counts():
     "Run pytest; read its counts from the summary line"
-    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'load', '--durations=12', 'tests'])
+    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(TEST_WORKERS), '--dist', 'load', '--durations=12', 'tests'])
     found = lambda word: sum(int(n) for n in re.findall(rf'(\d+) {word}', out.strip().splitlines()[-1])) if out.strip() else 0
     passed, failed = found('passed'), found('failed') + found('error')
     if rc not in (0, 1) and not failed: failed = 1   # pytest could not run at all
@@ -41,7 +42,7 @@ def pytest_counts():
 
 if __name__ == '__main__':
     t0 = time.time()
-    print(f'{WORKERS} workers, {THREADS} torch thread(s) each', flush=True)
+    print(f'{WORKERS} notebook workers, then {TEST_WORKERS} pytest workers; {THREADS} torch thread(s) each', flush=True)
     nb_pass, nb_fail = notebook_counts()
     py_pass, py_fail = pytest_counts()
     print(f"\nnotebooks: {nb_pass} passed, {nb_fail} failed; pytest: {py_pass} passed, {py_fail} failed; {time.time()-t0:.0f} s")

@@ -4,6 +4,7 @@ its file, moved aside, and made again; nothing crashes, nothing is trusted blind
 import json
 from pathlib import Path
 import pytest
+from conftest import ROOT
 import resnet_course  # noqa: F401
 from resnet_course.files import signed, load_results
 from resnet_course.fast import SpeedRun, speed_runs, kept_runs, seed_table, seed_summary, ablation, ablation_table
@@ -60,3 +61,13 @@ def test_an_ablation_entry_without_its_lever_is_refused(tmp_path, capsys):
     capsys.readouterr()
     df = ablation_table(out, r=TOY, seed=42)
     assert list(df.lever) == ['the recipe'] and 'names no lever of the ablation' in capsys.readouterr().out
+
+def test_the_h200_calibration_record_is_signed_and_complete():
+    "The record the GPU estimates read: its checksum matches its contents (an edit by hand shows), and it names its source and date"
+    import json
+    from resnet_course.costs import CALIBRATION_KEYS, H200_CALIBRATION, read_calibration
+    from resnet_course.files import content_digest
+    p = ROOT/'nbs'/'results'/H200_CALIBRATION
+    rec = json.loads(p.read_text())
+    assert rec['checksum'] == content_digest({k: v for k, v in rec.items() if k != 'checksum'}), f'{p} was edited without its checksum'
+    assert rec['source'] and rec['date'] and rec['machine']['gpu'] and all(k in read_calibration(ROOT/'nbs'/'results') for k in CALIBRATION_KEYS)
