@@ -103,11 +103,15 @@ def _listed(name:str) -> bool:
     "Whether a folder's listing counts `name`: not hidden or temporary files, nor the manifest itself"
     return not name.startswith('.') and name != MANIFEST_NAME
 
+def _holds_files(p:Path) -> bool:
+    "Whether `p` is a file or a folder with a file somewhere in it: git keeps no empty folder, so a clone's listing has none"
+    return p.is_file() or (p.is_dir() and any(q.is_file() for q in p.rglob('*')))
+
 def digest(path:Path) -> str:
     "What a notebook saw of `path`: a file's sha256, a folder's listing's sha256, or 'absent'"
     path = Path(path)
     if path.is_file(): return 'sha256:' + hashlib.sha256(path.read_bytes()).hexdigest()
-    if path.is_dir(): return 'listing:' + hashlib.sha256('\n'.join(sorted(p.name for p in path.iterdir() if _listed(p.name))).encode()).hexdigest()
+    if path.is_dir(): return 'listing:' + hashlib.sha256('\n'.join(sorted(p.name for p in path.iterdir() if _listed(p.name) and _holds_files(p))).encode()).hexdigest()
     return 'absent'
 
 def record_reads(results:Path, found:dict):

@@ -14,7 +14,9 @@ CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-
 def learner_site(tmp_path_factory):
     "The suite's one docs build: in a fresh copy where a learner has run `make reproduce` (tests/learner_copy.py)"
     from learner_copy import build_learner_site
-    return build_learner_site(tmp_path_factory.mktemp('learner'))
+    built = build_learner_site(tmp_path_factory.mktemp('learner'))
+    build_site.PROC = built.repo/'_proc'   # the pages' front matter, as that build processed it (a fresh clone has no _proc of its own)
+    return built
 
 @pytest.fixture(scope='session')
 def site(learner_site): return learner_site.out, learner_site.pages
