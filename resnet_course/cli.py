@@ -67,8 +67,8 @@ class CliError(Exception):
 # of the module named beside it; tests/test_cli.py checks that they agree.
 MAX_SIZE, MAX_EPOCHS, MAX_SEED, MAX_BS = 1024, 10_000, 2**32 - 1, 65_536   # resnet_course.settings (the batch size's limit: `RunSettings`)
 SAMPLE_CAPS = dict(size=64, bs=32, epochs=1)                               # resnet_course.settings.SAMPLE: what the sample trains at most
-CHAPTER_MODEL_NAMES = ('fcn', 'resblock', 'resblock2', 'resnet18', 'resnet50')   # the keys of resnet_course.reproduce.CHAPTER_MODELS
-BENCH_MODEL_NAMES = ('fcn', 'resnet18', 'resnet50')                              # resnet_course.fast.BENCH_MODELS
+CHAPTER_MODEL_NAMES = ('fcn', 'resblock', 'resblock2', 'resnet18', 'resnet50')   # the keys of resnet_course.chapter.CHAPTER_MODELS
+BENCH_MODEL_NAMES = ('fcn', 'resnet18', 'resnet50')                              # resnet_course.bench.BENCH_MODELS
 SPEED_MODEL_NAMES = ('fcn', 'resblock2', 'resnet18', 'resnet50', 'resnet10')     # the keys of resnet_course.fast.SPEED_MODELS
 OTHER_DEVICES = ('mps', 'meta', 'xpu', 'xla', 'hip', 'ipu', 'hpu', 'mtia', 'maia', 'lazy', 'vulkan', 've', 'fpga', 'mkldnn',
                  'opengl', 'opencl', 'ideep', 'privateuseone')                   # device types PyTorch knows, on which the course does not train
@@ -220,7 +220,7 @@ def cmd_reproduce(
     lr_find:bool=False,      # run the learning-rate finder before each model and save its plot
     full:bool=False,         # the chapter's recipe even on a CPU (hours there; a CPU trains a reduced version by default)
     data:str=None,           # a dataset folder laid out as ImageNet, or a fastai URL (default: Imagenette)
-    fast:bool=False,         # feed the models from the fast data path of "Training fast"
+    fast:bool=False,         # feed the models from the fast data path of "Where the time goes"
     lr:learning_rate=None,   # peak learning rate (default: the chapter's, 3e-3)
 ):
     "Rerun the chapter: train its models, resuming where a run stopped, and write the results table"
@@ -262,7 +262,7 @@ def cmd_bench(
     "Time the chapter's data pipeline against the fast path: a table and a chart"
     note_sample_env('bench', quick)
     from fastai.data.external import URLs
-    from resnet_course.fast import bench
+    from resnet_course.bench import bench
     from resnet_course.reproduce import check_out
     out = Path(out or Path('results')/('bench-sample' if quick else 'bench'))
     check_out(out, files=('bench.csv', 'bench.md', 'bench.png'))   # before the benchmark, not after it

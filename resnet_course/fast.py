@@ -1,4 +1,4 @@
-"""Where the chapter's training time goes, and what the fast path gains: its pieces together, the cost of the cheap augmentation, a benchmark of both paths, and a recipe for a one-minute run.
+"""Recipes that train Imagenette in a fraction of the chapter's time, on the fast path: a one-minute run for a GPU, two goals for a CPU measured against the chapter's own recipe on the same machine, and what each lever is worth.
 
 Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 
@@ -7,15 +7,11 @@ Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 # %% ../nbs/34_fast.ipynb #dfe753a4
 from __future__ import annotations
 import json, time
-from contextlib import contextmanager
 from dataclasses import dataclass, asdict, replace
-from typing import Callable
 import numpy as np
-import torch
-import torch.nn.functional as F
 from fastai.vision.all import *
 from .machine import *
-from .files import atomic_write, atomic_savefig, folder_lock, load_results, reuse_or_make
+from .files import load_results, reuse_or_make
 from .settings import *
 from .data import *
 from .learner import *
@@ -24,254 +20,16 @@ from .loaders import *
 from .speed import *
 from .resnet import ResNet
 from .records import course_results
-from .reproduce import CHAPTER_MODELS, chapter_settings, chapter_learner
+from .chapter import CHAPTER_MODELS, chapter_settings, chapter_learner
 
 # %% auto #0
-__all__ = ['BENCH_MODELS', 'PENDING', 'SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOALS', 'CPU_RECIPES', 'SPEED_RECIPES',
-           'RECIPE_GOALS', 'ABLATION', 'LEVERS', 'pipeline_times', 'compare_augs', 'prefetched', 'loader_speed',
-           'StopAfter', 'train_speed', 'bench_row', 'bench_chart', 'bench', 'resnet10', 'SpeedRun', 'resolve_recipe',
-           'ProgressiveResize', 'as_trained', 'check_speed_run', 'check_reference', 'speed_run', 'SpeedTarget',
-           'SpeedGoal', 'machine_key', 'chapter_reference', 'references', 'chapter_cpu_record', 'training_seconds',
-           'reference_seconds', 'reference_for', 'speed_target', 'speed_entry_problem', 'ablation_entry_problem',
-           'reference_entry_problem', 'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of',
-           'seed_table', 'goal_table', 'ablation', 'ablation_table', 'plot_speedruns']
-
-# %% ../nbs/34_fast.ipynb #c301be28
-def _sync(device=None):
-    "Wait for the work queued on `device` (see `synchronize`), so that a timer measures work done rather than work queued"
-    synchronize(device)
-
-def _per_batch(f:Callable, n:int, device=None) -> float:
-    "Seconds one call of `f()` takes: the fastest of `n` calls, after one warm-up call"
-    f(); best = float('inf')
-    for _ in range(n):
-        _sync(device); t = time.perf_counter(); f(); _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return best
-
-def pipeline_times(
-    s:RunSettings,          # the chapter's settings to time: source, sizes, batch size, sample
-    models:dict=None,       # name -> `make(n_out)`, each timed forward and backward (default: the FCN)
-    n_batches:int=2,        # batches timed per stage
-    device=None,            # where the augmentation and the models run (default: `pick_device()`)
-) -> pd.DataFrame:
-    "Milliseconds per batch and images per second of each stage of the chapter's training pipeline"
-    s, dev = s.as_run(), pick_device(device)
-    dl = data_for(s, num_workers=0, device=dev).train
-    dl.to(dev)                                           # the loader's batch transforms run where its batches go
-    dl.before_iter()                                     # sets the training split on the transforms
-    files = dl.dataset.items[:n_batches * dl.bs]
-    stages = {}
-    t = time.perf_counter(); imgs = [CheckedImage.create(f) for f in files]
-    stages['decode the JPEGs'] = (time.perf_counter() - t) / n_batches
-    t = time.perf_counter(); items = [dl.after_item((im, TensorCategory(0))) for im in imgs]
-    stages[f'resize to {s.presize} px, to tensor'] = (time.perf_counter() - t) / n_batches
-    chunk = items[:dl.bs]
-    stages['collate a batch'] = _per_batch(lambda: dl.create_batch(chunk), n_batches)
-    b = to_device(dl.create_batch(chunk), dev)
-    stages['augment (to float, aug_transforms, normalise)'] = _per_batch(lambda: dl.after_batch(b), n_batches, dev)
-    xb, yb = (o.as_subclass(Tensor) for o in dl.after_batch(b))     # plain tensors, as a model sees them
-    for name, make in (models or {'FCN': CHAPTER_MODELS['fcn'].make}).items():
-        m = make(len(dl.vocab)).to(dev)
-        def step(): F.cross_entropy(m(xb), yb.long()).backward()
-        stages[f'{name} forward and backward'] = _per_batch(step, n_batches, dev)
-    df = pd.DataFrame({'stage': list(stages), 'ms per batch': [1000 * v for v in stages.values()]})
-    df['images/s'] = dl.bs / (df['ms per batch'] / 1000)
-    return df.round(1)
-
-# %% ../nbs/34_fast.ipynb #e42f35bf
-from .files import load_results, reuse_or_make
-
-def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
-    "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
-    set_seed(s.seed)
-    learn = get_learner(dls, make(dls.c), device=device)
-    trained = train_run(learn, s.epochs, s.lr, progress=False)
-    row = {'top-1 %': round(trained['top-1 %'], 1), 's/epoch': round(float(np.mean([r['seconds'] for r in trained['history']])), 1)}
-    if ref_valid is not None:
-        with learn.no_bar(): row["top-1 % on the chapter's validation batches"] = round(100 * float(learn.validate(dl=ref_valid)[1]), 1)
-    return {'row': row, 'history': trained['history']}
-
-def compare_augs(
-    s:RunSettings,         # data and training settings: the same for every augmentation
-    model:str='fcn',       # the chapter model to train, a key of `CHAPTER_MODELS`
-    augs=FAST_AUGS,        # augmentations to compare
-    device=None,           # default: `pick_device()`
-    out=None,              # folder to keep the record in (and to reuse it from)
-    cache=None,            # folder for image caches
-) -> pd.DataFrame:
-    "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch (`attrs`: where it was measured)"
-    s, dev = s.as_run(), pick_device(device)
-    what = dict(asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
-    def train():
-        ref_valid = fast_data_for(s, dev, aug='fastai', cache=cache).valid
-        rows, histories = [], {}
-        for aug in augs:
-            r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
-            rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
-        return dict(rows=rows, history=histories, **provenance(dev),
-                    data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
-    # one entry per settings in `augs.json`; settings added to `RunSettings` since a record was made take their defaults
-    rec = reuse_or_make(Path(out)/'augs.json', what, train, defaults=asdict(RunSettings())) if out is not None else train()
-    df = pd.DataFrame(rec['rows'])
-    df.attrs.update({k: rec[k] for k in ('hardware', 'versions', 'date', 'data')})   # where and when it was measured, on what
-    return df
-
-
-# %% ../nbs/34_fast.ipynb #cdf5cf07
-BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')   # the chapter models (keys of `CHAPTER_MODELS`) that `bench` and the speed run offer
-
-def prefetched(dl) -> tuple:
-    "`(workers, ahead)`: the worker processes of `dl`, and how many batches they can have ready before they are asked"
-    fl = getattr(dl, 'fake_l', dl)                       # a fastai DataLoader keeps the real count there; its own `num_workers` is always 1
-    workers = getattr(fl, 'num_workers', 0) or 0
-    return workers, workers * (getattr(fl, 'prefetch_factor', None) or 2)   # each worker prepares up to `prefetch_factor` batches
-
-def _rounds(n:int, workers:int) -> int:
-    "`n` batches, rounded up to whole rounds: w workers started together deliver their batches w at a time"
-    w = max(workers, 1)
-    return -(-n // w) * w
-
-def _endless(dl):
-    "The batches of `dl`, epoch after epoch (a new epoch starts its workers again, which can only lower a rate measured across it)"
-    if len(dl) < 1: raise ValueError("The loader has no batches to time: use more data or a smaller batch.")
-    while True: yield from dl
-
-def loader_speed(
-    dl:DataLoader,      # a training loader
-    n_batches:int=8,    # batches timed, in the steady state (rounded up to whole rounds of its workers)
-) -> float:
-    "Images per second `dl` delivers in a steady state, augmented and on its device: timed over whole rounds of its workers, after the batches they had ready in advance"
-    workers, ahead = prefetched(dl)
-    it = _endless(dl)
-    for _ in range(1 + ahead): next(it)                  # the first batch starts the workers; the rest were ready before the clock started
-    _sync(dl.device); t, n = time.perf_counter(), 0
-    for _ in range(_rounds(n_batches, workers)): n += len(next(it)[0])
-    _sync(dl.device); secs = time.perf_counter() - t
-    it.close()
-    return n / secs
-
-class StopAfter(Callback):
-    "Note the time after each training batch, skip validation, and end the fit once `n` batches after the first `skip` are timed"
-    order = 100
-    def __init__(self, n:int, skip:int=1): self.n, self.skip, self.times, self.sizes = n, skip, [], []
-    def before_validate(self): raise CancelValidException()
-    def after_batch(self):
-        if not self.training: return
-        _sync(self.dls.device); self.times.append(time.perf_counter()); self.sizes.append(len(self.xb[0]))
-        if len(self.times) >= self.skip + self.n: raise CancelFitException()
-    @property
-    def speed(self) -> float:
-        "Images per second over the timed batches"
-        return sum(self.sizes[self.skip:]) / (self.times[-1] - self.times[self.skip - 1])
-
-def train_speed(
-    learn:Learner,     # the learner to time
-    n_batches:int=2,   # batches timed (rounded up to whole rounds of the loader's workers)
-) -> float:
-    "Training images per second of `learn`, loading included: timed as `loader_speed` times its loader, after the batches its workers had ready"
-    workers, ahead = prefetched(learn.dls.train)
-    cb = StopAfter(_rounds(n_batches, workers), 1 + ahead)
-    epochs = -(-(cb.skip + cb.n) // max(len(learn.dls.train), 1)) + 1
-    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3, cbs=cb)
-    return cb.speed
-
-# %% ../nbs/34_fast.ipynb #8fe97a84
-PENDING = 'pending (GPU)'
-
-def _better_of(pairs:int, *fs) -> list:
-    "The best of `pairs` results of each function in `fs`, called in turns"
-    res = [[] for _ in fs]
-    for _ in range(pairs):
-        for r, f in zip(res, fs): r.append(f())
-    return [max(r) for r in res]
-
-def _bench_learner(dls, name:str, dev, fast:bool, compile:bool=False) -> Learner:
-    set_seed(42)
-    learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=dev)
-    return fast_learner(learn, compile=compile) if fast else learn
-
-def bench_row(
-    name:str,               # key of `CHAPTER_MODELS`
-    s:RunSettings,          # its settings
-    device,                 # where to train
-    loader_batches:int=8,   # batches per loader measurement, in the steady state
-    train_batches:int=2,    # batches per training measurement, in the steady state
-    full:bool=False,        # also train `s.epochs` epochs with each path
-    cache=None,             # folder for image caches
-    compile:bool=False,     # compile the fast path's model
-) -> dict:
-    "Loader and training speed of the chapter's pipeline and the fast path for model `name`; with `full`, seconds per epoch and top-1"
-    dev = pick_device(device)
-    chap, fst = data_for(s, device=dev), fast_data_for(s, dev, cache=cache)
-    chap.to(dev)
-    aug = fst.aug                                         # the fast path's default on this device (`default_aug`)
-    row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
-    c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches), lambda: loader_speed(fst.train, loader_batches))
-    row |= {'chapter loader img/s': c, 'fast loader img/s': f, 'loader speed-up': f / c}
-    if aug != 'fastai': row['fast loader, chapter aug img/s'] = loader_speed(fast_data_for(s, dev, aug='fastai', cache=cache).train, loader_batches)
-    c = train_speed(_bench_learner(chap, name, dev, False), train_batches)
-    f = train_speed(_bench_learner(fst, name, dev, True, compile), train_batches)
-    row |= {'chapter train img/s': c, 'fast train img/s': f, 'train speed-up': f / c}
-    for path, dls in (('chapter', chap), ('fast', fst)):
-        if not full: row |= {f'{path} s/epoch': PENDING, f'{path} top-1 %': PENDING}; continue
-        trained = train_run(_bench_learner(dls, name, dev, path == 'fast', compile), s.epochs, s.lr, progress=False)
-        row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in trained['history']])), f'{path} top-1 %': trained['top-1 %']}
-    return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
-
-# %% ../nbs/34_fast.ipynb #8e997554
-def bench_chart(df:pd.DataFrame, title:str):
-    "Bar chart of loader and training images/s, chapter against fast, per model, with the speed-ups written on the bars"
-    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
-    x = np.arange(len(df))
-    for ax, what in zip(axs, ('loader', 'train')):
-        c, f = df[f'chapter {what} img/s'].astype(float), df[f'fast {what} img/s'].astype(float)
-        ax.bar(x - 0.2, c, 0.4, label="chapter's pipeline"); bars = ax.bar(x + 0.2, f, 0.4, label='fast path')
-        for b, r in zip(bars, f / c): ax.annotate(f'{r:.1f}x', (b.get_x() + b.get_width() / 2, b.get_height()), ha='center', va='bottom')
-        ax.set_xticks(x, [f"{m}\n{s} px" for m, s in zip(df.model, df['size'])]); ax.set_yscale('log')
-        ax.set_ylabel('images per second'); ax.set_title('loader alone' if what == 'loader' else 'training, loading included')
-    axs[0].legend(); fig.suptitle(title, fontsize=9); fig.tight_layout()
-    return fig
-
-def bench(
-    out='results/bench',             # folder for bench.csv, bench.md and bench.png
-    models:str|list=','.join(BENCH_MODELS),  # some of `BENCH_MODELS`, comma-separated
-    device=None,                     # default: `pick_device()`
-    epochs:int=5,                    # epochs each path trains on a GPU, for seconds per epoch and top-1
-    full:bool=None,                  # train those epochs (default: on a GPU only)
-    loader_batches:int=8,            # batches per loader measurement, in the steady state
-    train_batches:int=2,             # batches per training measurement, in the steady state
-    sample:bool=False,               # the sample instead of the full data (for tests)
-    source=URLs.IMAGENETTE_160,      # the dataset
-    cache=None,                      # folder for image caches
-    compile:bool=False,              # compile the fast path's models
-) -> pd.DataFrame:
-    "Benchmark the chapter's pipeline against the fast path for each model, at its chapter settings; write the table (CSV, markdown) and its chart into `out`"
-    names = [n.strip() for n in (models.split(',') if isinstance(models, str) else models) if n.strip()]
-    unknown = [n for n in names if n not in BENCH_MODELS]
-    if unknown or not names: raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(BENCH_MODELS)}")
-    dev = pick_device(device); full = ifnone(full, dev.type == 'cuda')
-    train, valid = listed_items(dataset_path(source), sample)
-    for n in names:                      # training speed is timed between batches: one batch gives no interval to time
-        bs = chapter_settings(n, sample, epochs, source=str(source)).as_run().bs
-        if len(train) // bs < 2:
-            raise ValueError(f"bench times training between batches, but {dataset_name(source)}{' (its sample)' if sample else ''} has {len(train)} training images: "
-                             f"{len(train) // bs} batch(es) of {bs}. Give a dataset with at least {2 * bs} training images (--data).")
-    out = Path(out)
-    with folder_lock(out, 'benchmark'):   # two benchmarks in one folder would time each other, and write the same files
-        rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
-                for n in names]
-        df = pd.DataFrame(rows)
-        about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
-                 f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"
-                 + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
-        atomic_write(out/'bench.csv', df.to_csv(index=False))
-        atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
-        p = provenance(dev)
-        fig = bench_chart(df, f"{p['hardware']}, {p['date']}")
-        atomic_savefig(fig, out/'bench.png', dpi=100, bbox_inches='tight'); plt.close(fig)
-    print(about)
-    return df
+__all__ = ['SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOALS', 'CPU_RECIPES', 'SPEED_RECIPES', 'RECIPE_GOALS', 'GOAL_COLUMNS',
+           'ABLATION', 'LEVERS', 'resnet10', 'SpeedRun', 'resolve_recipe', 'ProgressiveResize', 'as_trained',
+           'check_speed_run', 'check_reference', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key',
+           'chapter_reference', 'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds',
+           'reference_for', 'speed_target', 'speed_entry_problem', 'ablation_entry_problem', 'reference_entry_problem',
+           'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table',
+           'ablation', 'ablation_table', 'plot_speedruns']
 
 # %% ../nbs/34_fast.ipynb #cc624667
 def resnet10(n_out:int=1000) -> ResNet:
@@ -637,6 +395,9 @@ def _missed_by(s:dict, t:SpeedTarget) -> str:
     if s['worst training s'] > t.seconds: short.append(f"{s['worst training s'] - t.seconds:,.0f} s over ({s['worst training s'] / t.seconds:.2f} times the time)")
     return '; '.join(short)
 
+GOAL_COLUMNS = ['processor class', 'processor', 'recipe', 'model', 'epochs', 'validated at (px)', 'seeds', 'worst top-1 %', 'mean top-1 %',
+                'spread (points)', 'worst training s', 'chapter recipe s', 'ratio', 'goal', 'verdict']   # `goal_table`'s, with or without runs
+
 def goal_table(
     folder=None,        # the recipes' folder (default: results/cpu/speedrun)
     recipes=None,       # names of `CPU_RECIPES` (default: all)
@@ -656,7 +417,7 @@ def goal_table(
             row['goal'] = f"{'above ' if goal.above else ''}{goal.top1}% in 1/{round(1 / goal.fraction)}"
             row['verdict'] = 'no reference timed there' if t is None else 'met' if s['met'] else f"missed: {_missed_by(s, t)}"
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=GOAL_COLUMNS)
 
 # %% ../nbs/34_fast.ipynb #b0195b33
 ABLATION = {   # each lever: the recipe with that one thing changed

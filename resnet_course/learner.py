@@ -121,7 +121,9 @@ def say_estimate(seconds:float, what:str, device=None) -> str:
     "Print (and return) one line: about how long `what` will take on this machine, named with its processor class or GPU and its precision"
     dev = pick_device(device, quiet=True)
     where = f"this GPU ({torch.cuda.get_device_name(dev)}, {precision(dev)})" if dev.type == 'cuda' else f"this CPU ({cpu_class()}, {precision(dev)})"
-    t = 'under a minute' if not seconds >= 60 else f"about {seconds / 60:.0f} minutes" if seconds < 5400 else f"about {seconds / 3600:.1f} hours"
+    if not seconds >= 60: t = 'under a minute'           # NaN too: no estimate to give
+    elif seconds < 5400: t = 'about a minute' if round(seconds / 60) == 1 else f"about {round(seconds / 60)} minutes"
+    else: t = f"about {seconds / 3600:.1f} hours"
     line = f"{what}: {t} on {where}, estimated from a few timed steps." if math.isfinite(seconds) else f"{what}: no estimate (too few batches to time)."
     print(line)
     return line

@@ -13,10 +13,10 @@ from .files import *
 from .settings import *
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'RunFolder', 'record_problem', 'read_record', 'rng_states', 'set_rng_states',
-           'state_digest', 'load_opt_state', 'finished_records', 'rebuild_results', 'read_results',
+__all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'PENDING', 'RunFolder', 'record_problem', 'read_record', 'rng_states',
+           'set_rng_states', 'state_digest', 'load_opt_state', 'finished_records', 'rebuild_results', 'read_results',
            'ResultsFolderError', 'not_results', 'course_results', 'learner_results', 'results_root', 'best_record',
-           'describe', 'your_run', 'show_pending', 'have_records', 'show_training', 'show_interpretation']
+           'describe', 'your_run', 'show_pending', 'show_saved', 'have_records', 'show_training', 'show_interpretation']
 
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
@@ -323,6 +323,14 @@ def show_pending(what:str, command:str):
     "Say, where a cell would show a result, that the record `what` is missing and which `command` makes it"
     from IPython.display import Markdown, display
     display(Markdown(f"**Pending:** the course's records do not hold {what} yet. `{command}` makes it."))
+
+PENDING = 'pending (GPU)'   # a table cell that a GPU run will fill
+
+def show_saved(md, pending:pd.DataFrame, command:str):
+    "Display the markdown table saved at `md`, or the table of what is `pending` and the `command` that fills it (a GPU's results)"
+    from IPython.display import Markdown, display
+    if Path(md).exists(): display(Markdown(Path(md).read_text()))
+    else: display(Markdown(f"**Pending a GPU.** Run `{command}` on a GPU machine to fill this table.\n\n" + pending.to_markdown(index=False)))
 
 def have_records(*paths, command:str) -> bool:
     "Whether every record file in `paths` exists; if not, say which are missing and the `command` that makes them (`show_pending`)"

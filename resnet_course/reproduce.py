@@ -6,10 +6,10 @@ Docs: https://resnet-course.github.io/resnet_course/reproduce.html.md"""
 
 # %% ../nbs/32_reproduce.ipynb #b782700b
 from __future__ import annotations
-import json, math, os, shutil, tempfile, time
-from dataclasses import dataclass, replace
+import json, math, shutil, tempfile, time
+from dataclasses import replace
 from contextlib import nullcontext
-from datetime import date, datetime
+from datetime import datetime
 from typing import Callable
 from fastai.vision.all import *
 from .machine import *
@@ -20,113 +20,13 @@ from .costs import training_memory, least_training_memory
 from .learner import *
 from .records import *
 from .scaling import *
-from .pooling import fcn
-from .resblock import resblock_fcn, resblock2_fcn
-from .resnet import resnet18
-from .bottleneck import resnet50
-from .loaders import fast_data_for
-from .speed import fast_learner
+from .chapter import *
 
 # %% auto #0
-__all__ = ['CHAPTER_MODELS', 'MIN_FREE', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'ChapterModel', 'parse_models', 'chapter_settings',
-           'is_chapter_recipe', 'mode_settings', 'recipe_label', 'describe_run', 'check_out', 'check_memory',
-           'check_cache_folder', 'preflight', 'chapter_learner', 'notebook_learner', 'ResumedRecorder', 'resume',
-           'SaveProgress', 'train', 'find_lr', 'record', 'save_interpretation', 'interpret_finished',
-           'train_chapter_model', 'default_out', 'print_summary', 'log_timing', 'reproduce', 'fit_resumable']
-
-# %% ../nbs/32_reproduce.ipynb #ac615d43
-@dataclass(frozen=True)
-class ChapterModel:
-    "How the chapter trains one model, and the top-1 accuracy the book reports for it"
-    label:str                         # name in the results table
-    make:Callable[[int], nn.Module]   # `make(n_out)` builds the model
-    book:float                        # the book's top-1 accuracy, %
-    epochs:int=5                      # epochs of `fit_one_cycle`
-    size:int=128                      # training crop size
-    presize:int=160                   # size images are resized to first
-    bs:int=128                        # batch size
-    lr:float=3e-3                     # peak learning rate
-
-CHAPTER_MODELS = {
-    'fcn':       ChapterModel('fully convolutional net', fcn, 65.9),
-    'resblock':  ChapterModel('ResBlock per stage', resblock_fcn, 66.8),
-    'resblock2': ChapterModel('two ResBlocks per stage', resblock2_fcn, 69.3),
-    'resnet18':  ChapterModel('ResNet18', resnet18, 75.7),
-    'resnet50':  ChapterModel('ResNet50 (bottleneck)', resnet50, 87.3, epochs=20, size=224, presize=320),
-}
-
-# %% ../nbs/32_reproduce.ipynb #234a4724
-def parse_models(names:str|list) -> list:
-    "The model names in `names` (comma-separated or a list), checked against `CHAPTER_MODELS`"
-    names = [n.strip() for n in (names.split(',') if isinstance(names, str) else names) if n.strip()]
-    unknown = [n for n in names if n not in CHAPTER_MODELS]
-    if unknown or not names:
-        raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(CHAPTER_MODELS)}, comma-separated, e.g. --models fcn,resnet18")
-    return list(dict.fromkeys(names))
-
-# %% ../nbs/32_reproduce.ipynb #748688bc
-def chapter_settings(
-    name:str,           # key of `CHAPTER_MODELS`
-    sample:bool=False,  # train on the sample
-    epochs:int=None,    # default: the chapter's
-    size:int=None,      # default: the chapter's
-    bs:int=None,        # default: the chapter's
-    seed:int=42,
-    source=None,        # a dataset folder or URL (default: Imagenette, 320 px for ResNet50 where available)
-    world_size:int=1,   # processes training together; `bs` is per process
-    fast:bool=False,    # feed the model from the fast data path (see "Training fast")
-    aug:str=None,       # the fast path's augmentation, 'fastai' or 'crop' (default: 'fastai')
-    lr:float=None,      # peak learning rate (default: the chapter's, 3e-3)
-    bf16:bool=False,    # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16)
-) -> RunSettings:
-    "The `RunSettings` of chapter model `name`: the chapter's recipe, with the caller's overrides"
-    cm = CHAPTER_MODELS[name]
-    if source is None:
-        source = first_available(URLs.IMAGENETTE_320, URLs.IMAGENETTE_160) if cm.presize > 160 and not sample else URLs.IMAGENETTE_160
-    size = ifnone(size, cm.size)
-    presize = cm.presize if source == URLs.IMAGENETTE_320 or not is_url(source) else min(cm.presize, 224)
-    if size != cm.size: presize = round(size * cm.presize / cm.size)
-    return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs), epochs=ifnone(epochs, cm.epochs),
-                       lr=ifnone(lr, cm.lr), seed=seed, sample=sample, world_size=world_size, fast=fast,
-                       aug=ifnone(aug, 'fastai') if fast else None, bf16=bf16)
-
-def is_chapter_recipe(name:str, s:RunSettings) -> bool:
-    "Whether `s` trains `name` as the chapter does, on the full data, with the chapter's augmentation (on either data path)"
-    return not s.sample and s.aug in (None, 'fastai') and replace(s, fast=False, aug=None) == chapter_settings(name, source=s.source, seed=s.seed)
-
-def mode_settings(
-    name:str,         # key of `CHAPTER_MODELS`
-    mode:str='full',  # 'full' (the chapter's recipe), 'sample', or 'reduced' (the full data at CPU scale)
-    epochs:int=None, size:int=None, bs:int=None, seed:int=42, source=None, world_size:int=1,   # overrides, as in `chapter_settings`
-    fast:bool=False,  # the fast data path (always on in the reduced mode)
-    aug:str=None,     # the fast path's augmentation (default: 'crop' in the reduced mode)
-    lr:float=None,    # peak learning rate (default: the chapter's)
-) -> RunSettings:
-    "The `RunSettings` of chapter model `name` in `mode`, with the caller's overrides"
-    if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
-    if mode != 'reduced': return chapter_settings(name, mode == 'sample', epochs, size, bs, seed, source, world_size, fast, aug, lr)
-    cm = CHAPTER_MODELS[name]
-    return chapter_settings(name, False, ifnone(epochs, REDUCED.epochs_for(cm.epochs)), ifnone(size, REDUCED.size), bs, seed,
-                            ifnone(source, URLs.IMAGENETTE_160), world_size, True, ifnone(aug, 'crop'), lr, bf16=cpu_bf16())
-
-def recipe_label(name:str, s:RunSettings) -> str:
-    "What `s` trains chapter model `name` as, in a word for the tables: 'chapter', 'reduced', 'sample' or 'changed'"
-    if s.sample: return 'sample'
-    if is_chapter_recipe(name, s): return 'chapter'
-    reduced = mode_settings(name, 'reduced', seed=s.seed, source=s.source, world_size=s.world_size)
-    return 'reduced' if replace(s, bf16=False) == replace(reduced, bf16=False) else 'changed'   # with or without bf16: the CPU decides
-
-def describe_run(name:str, s:RunSettings) -> str:
-    "One sentence on what `s` trains chapter model `name` as, and what its accuracy can be compared with"
-    cm, label, s = CHAPTER_MODELS[name], recipe_label(name, s), s.as_run()
-    what = f"{s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px, batch size {s.bs}"
-    if label == 'sample': return f"{cm.label} on the sample ({SAMPLE.train_per_class} images a class, {what}): it shows the code runs; its numbers are not results."
-    if label == 'chapter': return f"{cm.label}, the chapter's recipe: {what} (the book: {cm.book}%)."
-    if label == 'reduced':
-        return (f"{cm.label}, reduced version: the full data, {what}, from {s.presize}-px images on the fast data path (crop augmentation), "
-                f"{'bf16' if s.bf16 else 'fp32'}. Not the chapter's recipe ({cm.epochs} epochs at {cm.size} px), which the book's {cm.book}% is for.")
-    return f"{cm.label}: {what}, not the chapter's recipe, which the book's {cm.book}% is for."
-
+__all__ = ['MIN_FREE', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'check_out', 'check_memory', 'check_cache_folder', 'preflight',
+           'notebook_learner', 'ResumedRecorder', 'resume', 'SaveProgress', 'train', 'find_lr', 'record',
+           'save_interpretation', 'interpret_finished', 'train_chapter_model', 'default_out', 'print_summary',
+           'log_timing', 'reproduce', 'fit_resumable']
 
 # %% ../nbs/32_reproduce.ipynb #5a133978
 MIN_FREE = 64 << 20   # bytes a results folder's disk must have free for a run's records, tables and plots, before its weights
@@ -194,16 +94,6 @@ def preflight(jobs:list, out:Path, device=None):
     check_out(out, MIN_FREE + 4 * sum(params) + 16 * max(params))   # fp32 weights of every model; progress (weights, Adam's two moments) and its temporary copy for one
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
-def chapter_learner(name:str, s:RunSettings, run:RunFolder=None, device=None, cbs=None, make:Callable=None) -> Learner:
-    "A learner for chapter model `name` on the data path `s` names (the chapter's, or the fast one with its speed options), seeded by the settings, writing temporary files into the run's folder if given"
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
-    set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
-    learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), device=device, cbs=cbs)
-    if run is not None: learn.path, learn.model_dir = run.path, '.'
-    if not s.fast: return learn
-    cpu = pick_device(device, quiet=True).type == 'cpu'    # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
-    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)   # the reduced mode's bf16 comes with channels-last on a CPU
-
 def notebook_learner(
     name:str,       # key of `CHAPTER_MODELS`
     make:Callable=None,   # builds the model from the number of classes (default: the chapter's; a notebook passes its own)
@@ -370,10 +260,10 @@ def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
     if mode == 'reduced':
         print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, {REDUCED.size}-px crops,\n"
               f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs_for(20)}), the fast data path with a crop augmentation,\n"
-              f"bf16 where the CPU has it.\n"
-              f"The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs), so expect a few points less\n"
-              f"here, many more for ResNet50; the Results page shows the course's own runs beside the book's.\n"
-              f"For the chapter's recipe: --full (hours on a CPU), or a GPU.")
+              f"bf16 where the CPU has it.")
+        gaps = [f"  {r['model']}: {r['top-1 %'] - r['book top-1 %']:+.1f} points" for _, r in shown.iterrows() if str(r['data']).startswith('imagenette')]
+        if gaps: print("The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs). Top-1 here minus the book's, one run each:\n" + '\n'.join(gaps))
+        print("The Results page shows the course's own runs beside the book's.\nFor the chapter's recipe: --full (hours on a CPU), or a GPU.")
     if mode == 'sample':
         print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
               f"{SAMPLE.epochs} epoch):\n"
@@ -402,7 +292,7 @@ def reproduce(
     cbs=None,            # extra training callbacks, e.g. to log to an experiment tracker
     lr_find:bool=False,  # run the learning-rate finder before each model, and save its plot
     source=None,         # dataset folder or URL (default: Imagenette)
-    fast:bool=False,     # feed the models from the fast data path (see "Training fast")
+    fast:bool=False,     # feed the models from the fast data path (see "Where the time goes")
     lr:float=None,       # peak learning rate for every model (default: the chapter's, 3e-3)
     mode:str=None,       # 'full', 'reduced' (the full data at CPU scale) or 'sample' (default: 'sample' if `sample`, else 'full')
 ) -> pd.DataFrame:

@@ -87,7 +87,7 @@ def sample_mode() -> bool:
 MAX_SIZE = 1024            # largest image size the course accepts, in pixels
 MAX_EPOCHS = 10_000
 MAX_SEED = 2**32 - 1       # numpy's seeds are 32-bit
-FAST_AUGS = ('fastai', 'crop')   # the fast path's augmentations (see "Training fast")
+FAST_AUGS = ('fastai', 'crop')   # the fast path's augmentations (see "Where the time goes")
 
 def _check_int(name:str, v, lo:int, hi:int, why:str):
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -104,7 +104,7 @@ class RunSettings:
     lr:float = 3e-3                   # peak learning rate
     seed:int = 42                     # seed for initialisation, shuffling and augmentation
     sample:bool = False               # train on the sample instead of the full data
-    fast:bool = False                 # feed the model from the fast data path (see "Training fast")
+    fast:bool = False                 # feed the model from the fast data path (see "Where the time goes")
     aug:str = None                    # the fast path's augmentation: 'fastai' (the chapter's) or 'crop' (cheap, for CPUs)
     world_size:int = 1                # processes training together, each on its own share of the data
     bf16:bool = False                 # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16); a GPU picks its own precision

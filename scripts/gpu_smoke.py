@@ -77,7 +77,7 @@ def amp_mode(learn) -> str:
 @check('imports')
 def _(ctx):
     import resnet_course, fastai, torchvision
-    from resnet_course import cli, fast, reproduce, figures, exercises, scaling
+    from resnet_course import cli, chapter, bench, fast, reproduce, figures, exercises, scaling
     from resnet_course.machine import versions
     return versions()
 

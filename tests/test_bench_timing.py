@@ -8,7 +8,7 @@ early, or covers part of a round, measures that burst instead (with 16 workers, 
 import time
 import pytest, torch
 from fastai.vision.all import DataLoader, DataLoaders, Learner, CrossEntropyLossFlat, nn
-from resnet_course.fast import loader_speed, train_speed, prefetched
+from resnet_course.bench import loader_speed, train_speed, prefetched
 
 RATE, BS = 565, 16     # images per second the loader delivers, in all; images per batch
 

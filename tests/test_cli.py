@@ -252,10 +252,10 @@ def test_the_command_line_knows_every_speed_recipe():
 
 def test_the_command_line_knows_every_limit_and_model():
     "The parsers check ranges and names without importing torch, so their copies must be the modules' values"
-    from resnet_course import cli, settings, reproduce, fast
+    from resnet_course import cli, settings, chapter, bench, fast
     assert (cli.MAX_SIZE, cli.MAX_EPOCHS, cli.MAX_SEED) == (settings.MAX_SIZE, settings.MAX_EPOCHS, settings.MAX_SEED)
     assert cli.SAMPLE_CAPS == {k: getattr(settings.SAMPLE, k) for k in cli.SAMPLE_CAPS}
-    assert cli.CHAPTER_MODEL_NAMES == tuple(reproduce.CHAPTER_MODELS) and cli.BENCH_MODEL_NAMES == fast.BENCH_MODELS
+    assert cli.CHAPTER_MODEL_NAMES == tuple(chapter.CHAPTER_MODELS) and cli.BENCH_MODEL_NAMES == bench.BENCH_MODELS
     assert cli.SPEED_MODEL_NAMES == tuple(fast.SPEED_MODELS)
     import torch
     with pytest.raises(ValueError, match='65,536'): settings.RunSettings(bs=cli.MAX_BS + 1)

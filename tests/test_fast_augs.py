@@ -32,7 +32,7 @@ sys.exit(0 if ok else 1)
 '''
 
 def test_the_fast_notebooks_are_found():
-    assert {'34_fast.ipynb', '58_loaders.ipynb', '59_speed.ipynb'} <= set(fast_notebooks()), fast_notebooks()
+    assert {'33_bench.ipynb', '34_fast.ipynb', '58_loaders.ipynb', '59_speed.ipynb'} <= set(fast_notebooks()), fast_notebooks()
 
 def other_augs() -> list:
     "The augmentations nbdev-test does not run here: it runs each notebook with this machine's default already"

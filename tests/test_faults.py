@@ -24,6 +24,7 @@ How it runs, and why:
 - One finished run (`fcn` and `resblock`) is made once; cases that need earlier results work on copies of it.
 """
 import csv, hashlib, io, json, os, random, re, shutil, signal, subprocess, sys, textwrap, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import pytest
@@ -886,14 +887,16 @@ def test_batch_larger_than_one_process_share(w, d):
     "Under torchrun each process trains on its share of the images: a batch larger than that share is refused before training"
     r = w.python(textwrap.dedent(f'''
         from pathlib import Path
-        from resnet_course.reproduce import chapter_settings, preflight
+        from resnet_course.chapter import chapter_settings
+        from resnet_course.reproduce import preflight
         s = chapter_settings('fcn', size=32, bs=16, epochs=1, source={str(w.small3)!r}, world_size=2)   # 24 images: 12 per process
         try: preflight([('fcn', s)], Path({str(d/'out')!r}), device='cpu'); print('PASSED')
         except ValueError as e: print('REFUSED', e)'''))
     assert 'REFUSED' in r.stdout and '--bs' in r.stdout and number(12).search(r.stdout), f'the preflight let a batch larger than a process share through:{r}'
 
-def test_figures_folder_locked(w, d):
-    out = d/'out'
+@contextmanager
+def folder_held(w, out):
+    "Another process holds `out`'s lock while the block runs, as a second command started into the same folder would find it"
     holder = w.start([], code=textwrap.dedent(f'''
         import time
         from resnet_course.files import folder_lock
@@ -901,12 +904,16 @@ def test_figures_folder_locked(w, d):
             print('LOCKED', flush=True); time.sleep(120)'''))
     t0 = time.monotonic()
     while 'LOCKED' not in holder.stdout_so_far() and time.monotonic() - t0 < 60: time.sleep(0.05)
-    try:
+    try: yield
+    finally: holder.kill()
+
+def test_figures_folder_locked(w, d):
+    out = d/'out'
+    with folder_held(w, out):
         before = snapshot(out)
         r = w.cli(['figures', '--quick', '--out', out], timeout=ERROR_TIMEOUT)
         assert_clear_error(r, 'in use', '--out', code=1)
         assert_unchanged(before, snapshot(out), str(out))
-    finally: holder.kill()
 
 def test_bench_one_training_batch(w, d):
     w.error_run(['bench', '--quick', '--models', 'fcn', '--out', d/'out'], 'batch', '--data', watch=[d])
@@ -1113,20 +1120,12 @@ def test_speedrun_files_that_are_folders(w, d):
 def test_bench_folder_locked(w, d):
     "Two benchmarks into one folder would time each other and write the same files: the second is refused, as for figures"
     out = d/'out'
-    holder = w.start([], code=textwrap.dedent(f'''
-        import time
-        from resnet_course.files import folder_lock
-        with folder_lock({str(out)!r}):
-            print('LOCKED', flush=True); time.sleep(120)'''))
-    t0 = time.monotonic()
-    while 'LOCKED' not in holder.stdout_so_far() and time.monotonic() - t0 < 60: time.sleep(0.05)
-    try:
+    data = make_small_dataset(d/'data', n_classes=10, n_train=8, n_valid=2)   # two batches of 32 on the sample: enough to time
+    with folder_held(w, out):
         before = snapshot(out)
-        data = make_small_dataset(d/'data', n_classes=10, n_train=8, n_valid=2)   # two batches of 32 on the sample: enough to time
         r = w.cli(['bench', '--quick', '--models', 'fcn', '--data', data, '--out', out], timeout=ERROR_TIMEOUT)
         assert_clear_error(r, 'in use', '--out', code=1)
         assert_unchanged(before, snapshot(out), str(out))
-    finally: holder.kill()
 
 def test_sample_mode_set_for_a_command_that_follows_quick(w, d):
     "RESNET_COURSE_MODE=sample does not make speedrun train on the sample (only --quick does): it says so before it starts"

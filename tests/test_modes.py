@@ -1,11 +1,13 @@
 """The three training modes: the sample (tests, --quick), the reduced full-data version (a CPU's default) and the chapter's
 full recipe (a GPU's default), as the environment, nbdev-test and the device pick them, and as `reproduce` labels them."""
 import json
+from pathlib import Path
 import pandas as pd, pytest, torch
 from conftest import make_small_dataset
 from resnet_course import machine
 from resnet_course.settings import train_mode, sample_mode, n_epochs, cpu_bf16, REDUCED, MODE_ENV, SAMPLE_ENV
-from resnet_course.reproduce import mode_settings, recipe_label, CHAPTER_MODELS, reproduce
+from resnet_course.chapter import mode_settings, recipe_label, CHAPTER_MODELS
+from resnet_course.reproduce import reproduce
 import resnet_course.reproduce as rp
 from resnet_course.cli import main
 
@@ -102,7 +104,8 @@ def test_a_reduced_run_is_labelled_reduced_in_its_record_its_table_and_its_summa
     printed = capsys.readouterr().out
     table = printed[printed.index('| model'):]
     assert 'recipe' in table.splitlines()[0] and 'reduced' in table.splitlines()[2], table
-    assert "These are reduced runs" in printed and "not the chapter's recipe" in printed and "the Results page shows the course's own runs" in printed
+    assert "These are reduced runs" in printed and "not the chapter's recipe" in printed and "The Results page shows the course's own runs" in printed
+    assert "minus the book's" not in printed, printed           # a folder of other images: the book's numbers do not apply
     long = [l for l in printed.splitlines() if str(tmp_path) not in l and not l.startswith("Notice") and len(l) > 100]
     assert not long, long
 
@@ -120,3 +123,13 @@ def test_a_notebook_training_cell_gets_the_settings_of_its_mode(machine_with, mo
     assert rp.n_epochs(20) == learn.settings.epochs == {'reduced': 3, 'full': 20, 'sample': 1}[mode]   # the cell's n_epochs(20) agrees with its data
     if mode == 'sample': assert 'estimated' not in got and 'minutes on this' not in said   # seconds: no estimate to wait for
     else: assert got['estimated'] == learn.settings.epochs and 'about 2 minutes on this' in said, said
+
+
+def test_the_reduced_summary_prints_each_models_gap_to_the_book(capsys):
+    "On Imagenette the summary gives top-1 minus the book's for each model, from the rows themselves (the saved reduced run's here)"
+    from resnet_course.reproduce import print_summary
+    from conftest import ROOT
+    rows = pd.read_csv(ROOT/'nbs'/'results'/'cpu'/'reduced'/'results.csv')
+    print_summary(rows, Path('results/reduced'), 'reduced')
+    printed = capsys.readouterr().out
+    for _, r in rows.iterrows(): assert f"  {r['model']}: {r['top-1 %'] - r['book top-1 %']:+.1f} points" in printed, printed

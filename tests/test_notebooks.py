@@ -96,7 +96,7 @@ def test_cells_over_ten_minutes_on_a_t4_resume_and_say_so():
     "A cell estimated at more than ten minutes on a T4 saves its progress as it trains (fit_resumable), and says so in the cell"
     import pandas as pd
     from resnet_course.costs import gpu_machines, cell_estimates, read_calibration
-    from resnet_course.reproduce import CHAPTER_MODELS
+    from resnet_course.chapter import CHAPTER_MODELS
     bench = pd.read_csv(ROOT/'nbs'/'results'/'cpu'/'bench'/'bench.csv')
     machines = gpu_machines(tuple(bench[bench['size'] == s]['chapter loader img/s'].mean() for s in (128, 224)), CHAPTER_MODELS['resnet50'].make, read_calibration(ROOT/'nbs'/'results'))
     est = cell_estimates(machines, {k: m.make for k, m in CHAPTER_MODELS.items()})

@@ -56,7 +56,8 @@ def test_reuse_keeps_stored_settings_over_defaults(tmp_path):
 
 def test_resume_puts_back_the_optimiser_state(tmp_path):
     "After `resume`, the optimiser holds the state saved after the last finished epoch, on its parameters, not a fresh one"
-    from resnet_course.reproduce import chapter_settings, chapter_learner, resume, SaveProgress
+    from resnet_course.chapter import chapter_settings, chapter_learner
+    from resnet_course.reproduce import resume, SaveProgress
     from resnet_course.records import RunFolder
     from resnet_course.learner import EpochHistory
     s = replace(chapter_settings('fcn', sample=True), epochs=1).as_run()
