@@ -164,7 +164,7 @@ from nbdev.serve import proc_nbs
 cfg = get_config()
 refresh_quarto_yml()
 nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-proc_nbs(cfg.nbs_path)
+proc_nbs(cfg.nbs_path, n_workers=0)   # in this one process: fastai is imported once, not in each worker (on two cores, half the time)
 """
 
 def process_notebooks():

@@ -33,7 +33,7 @@ def notebook_counts():
 
 def pytest_counts():
     "Run pytest; read its counts from the summary line"
-    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'load', '--durations=30', 'tests'])
+    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'load', '--durations=15', 'tests'])
     found = lambda word: sum(int(n) for n in re.findall(rf'(\d+) {word}', out.strip().splitlines()[-1])) if out.strip() else 0
     passed, failed = found('passed'), found('failed') + found('error')
     if rc not in (0, 1) and not failed: failed = 1   # pytest could not run at all

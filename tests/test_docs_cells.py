@@ -48,3 +48,21 @@ def test_the_check_finds_such_a_cell(tmp_path):
                     {'cell_type': 'code', 'id': 'b', 'source': ['import json\n', 'print(json.dumps(x))']}]}
     (tmp_path/'t.ipynb').write_text(json.dumps(nb))
     assert docs_run_cells_missing_names(tmp_path/'t.ipynb') == [('b', ['x'])]
+
+IMPORT_LINE = re.compile(r'^\s*(import |from \S+ import )', re.M)
+
+def training_cells_the_docs_build_runs(nb_path) -> list:
+    "The ids of cells that train (`#| trains`) or run for minutes (`#| slow`) and that the docs build would run, since they import"
+    cells = [c for c in json.loads(nb_path.read_text())['cells'] if c['cell_type'] == 'code']
+    return [c.get('id') for c in cells if re.search(r'^#\|\s*(trains|slow)\s*$', ''.join(c['source']), re.M) and IMPORT_LINE.search(''.join(c['source']))]
+
+def test_the_docs_build_trains_nothing():
+    "A training cell with an import would train at every docs build (nbdev runs every cell that imports), and show that run's output"
+    bad = {p.name: ids for p in sorted((ROOT/'nbs').glob('*.ipynb')) if (ids := training_cells_the_docs_build_runs(p))}
+    assert not bad, f"training cells with an import, which the docs build runs: {bad}; move their imports to the page's import cell"
+
+def test_the_training_check_finds_such_a_cell(tmp_path):
+    nb = {'cells': [{'cell_type': 'code', 'id': 'a', 'source': ['#| trains\n', 'import io\n', 'learn.fit(1)']},
+                    {'cell_type': 'code', 'id': 'b', 'source': ['#| trains\n', 'learn.fit(1)']}]}
+    (tmp_path/'t.ipynb').write_text(json.dumps(nb))
+    assert training_cells_the_docs_build_runs(tmp_path/'t.ipynb') == ['a']

@@ -3,9 +3,11 @@
 The fast path picks its augmentation with `default_aug`: the chapter's ('fastai') on a GPU, the cheap crop on a CPU. So
 `nbdev-test` on a CPU only ever runs those cells with 'crop', and a cell that holds only for 'crop' breaks on every GPU
 kernel (58_loaders once asserted that decoded batches lie in 0..1, which fastai's pipeline, decoding to bytes, does not do).
-Here each notebook that uses the fast path runs as `nbdev-test` runs it, in a process of its own whose `default_aug` answers
-the augmentation this machine does not default to (nbdev-test, in the same suite, runs the default one)."""
+Here each notebook that uses the fast path runs as `nbdev-test` runs it, in one process (as each of nbdev-test's workers runs
+several notebooks) whose `default_aug` answers the augmentation this machine does not default to (nbdev-test, in the same
+suite, runs the default one)."""
 import json, re, subprocess, sys
+from pathlib import Path
 import pytest
 from conftest import ROOT
 
@@ -20,15 +22,18 @@ def fast_notebooks() -> list:
     return found
 
 RUN = '''
-import sys
+import json, sys
 import resnet_course.settings as settings
-settings.default_aug = lambda device: {aug!r}          # before the notebook imports it
+settings.default_aug = lambda device: {aug!r}          # before any notebook or module imports it
 from nbdev.config import get_config
 from nbdev.test import test_nb
+from resnet_course.settings import RunSettings
+from resnet_course.loaders import fast_data_for
 cfg = get_config()
 flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags or [])
-ok, secs = test_nb({path!r}, skip_flags=flags, basepath=cfg.config_path)
-sys.exit(0 if ok else 1)
+swapped = fast_data_for(RunSettings(sample=True), 'cpu').aug      # what the package's own code now picks
+passed = {{nb: test_nb(nb, skip_flags=flags, basepath=cfg.config_path)[0] for nb in {paths!r}}}
+print('RESULT', json.dumps({{'swapped': swapped, 'passed': passed}}))
 '''
 
 def test_the_fast_notebooks_are_found():
@@ -41,16 +46,13 @@ def other_augs() -> list:
     return [a for a in FAST_AUGS if a != default_aug(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))]
 
 @pytest.mark.parametrize('aug', other_augs())
-@pytest.mark.parametrize('nb', fast_notebooks())
-def test_notebook_with_each_augmentation(nb, aug):
-    r = subprocess.run([sys.executable, '-c', RUN.format(aug=aug, path=str(ROOT/'nbs'/nb))], cwd=ROOT/'nbs',
-                       capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f'{nb} fails with the {aug!r} augmentation as the default:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}'
-
-def test_the_default_is_swapped():
-    "The swap this file relies on reaches the package's code too, which imports `default_aug` after the swap"
-    code = ('import resnet_course.settings as s; s.default_aug = lambda d: "fastai"\n'
-            'from resnet_course.settings import RunSettings\nfrom resnet_course.loaders import fast_data_for\n'
-            'print(fast_data_for(RunSettings(sample=True), "cpu").aug)')
-    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.stdout.strip().splitlines()[-1:] == ['fastai'], r.stdout + r.stderr[-3000:]
+def test_every_fast_notebook_with_the_other_augmentation(aug):
+    "Each notebook that uses the fast path, run as nbdev-test runs it, with `aug` as the default; all in one process, which imports fastai once"
+    paths = [str(ROOT/'nbs'/nb) for nb in fast_notebooks()]
+    r = subprocess.run([sys.executable, '-c', RUN.format(aug=aug, paths=paths)], cwd=ROOT/'nbs', capture_output=True, text=True, timeout=1200)
+    lines = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
+    assert r.returncode == 0 and lines, f'the run did not finish:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}'
+    got = json.loads(lines[-1][len('RESULT '):])
+    assert got['swapped'] == aug, f"the swap did not reach the package's code: fast_data_for picked {got['swapped']!r}"
+    failed = [Path(p).name for p, ok in got['passed'].items() if not ok]
+    assert not failed, f'{failed} fail with the {aug!r} augmentation as the default:\n{r.stdout[-5000:]}\n{r.stderr[-5000:]}'
