@@ -25,22 +25,38 @@ def all_load(out:Path):
 
 @pytest.fixture(scope='session')   # session: built once, though xdist may run other files' tests in between
 def two_process_run(tmp_path_factory):
-    "One run of fcn on the sample by two gloo processes (the fast data path is launched the same way in the killed-rank test)"
-    out = tmp_path_factory.mktemp('ddp')
-    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE')}
-    p = launch(['reproduce', '--quick', '--models', 'fcn', '--device', DEVICE, '--out', str(out)], env)
-    log = p.communicate(timeout=600)[0]
-    return out, p.returncode, log
+    """fcn on the sample as one process and as two gloo processes, by `compare_world_sizes` from an interpreter with the course's
+    packages but no console scripts beside it, as on a hosted kernel (the torchrun script itself is launched in the tests below)"""
+    import site, venv
+    tmp = tmp_path_factory.mktemp('ddp')
+    env_dir = tmp/'kernel'
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
+    py = env_dir/'bin'/'python'
+    purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, 'course.pth').write_text('\n'.join([str(ROOT), *site.getsitepackages()]) + '\n')   # the packages, not the scripts
+    assert not (env_dir/'bin'/'resnet-course').exists() and not (env_dir/'bin'/'torchrun').exists()
+    code = ('from resnet_course.scaling import compare_world_sizes\n'
+            f"df = compare_world_sizes(['reproduce', '--quick', '--models', 'fcn', '--device', {DEVICE!r}], {str(tmp/'out')!r})\n"
+            "print(df.to_dict('records'))")
+    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE', 'PYTHONPATH')}
+    r = subprocess.run([str(py), '-c', code], env=env, cwd=tmp, capture_output=True, text=True, timeout=900)
+    return tmp/'out'/'2-process', r.returncode, r.stdout + r.stderr
 
 def test_two_processes_finish_and_write_once(two_process_run):
     out, rc, log = two_process_run
     assert rc == 0, log[-3000:]
     assert len(list(out.glob('runs/*/record.json'))) == 1 and len(list(out.glob('runs/*/model.pth'))) == 1
     assert pd.read_csv(out/'results.csv')['world size'].tolist() == [2]
-    assert log.count('[1/1] fcn') == 1, 'only the main process prints'
     rec = records(out)['fcn']
     assert rec['settings']['world_size'] == 2 and 'Goyal' in rec['scaling']
     assert rec['settings']['fast'] is False
+
+def test_compare_world_sizes_from_an_interpreter_without_scripts(two_process_run):
+    "compare_world_sizes, run where no `resnet-course` or `torchrun` script lies beside the interpreter, trains as 1 and as 2 processes"
+    out, rc, log = two_process_run
+    assert rc == 0, log[-3000:]
+    rows = eval(log.strip().splitlines()[-1])
+    assert [row['processes'] for row in rows] == [1, 2] and all(row['top-1 %'] >= 0 for row in rows), rows
 
 def test_gathered_accuracy_equals_one_process(two_process_run, runner):
     "The accuracy recorded by two processes, each validating its shard, equals one process validating all of it with the same weights"
@@ -86,6 +102,7 @@ def test_killed_rank_stops_the_launcher_and_the_rerun_resumes(tmp_path, cli_env)
     log = p.communicate(timeout=120)[0]
     assert p.returncode != 0
     assert 'exitcode  : -9' in log and 'rank      : 1' in log, log[-2000:]
+    assert log.count('[1/2] fcn') == 1 and log.count('[2/2] resblock') == 1, 'only the main process prints'
     assert 'resblock' not in records(out)
     all_load(out)
     accelerate = [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
@@ -107,24 +124,6 @@ def test_notebooks_and_package_run_no_script_beside_the_interpreter():
     found = [p.name for p in sorted((ROOT/'nbs').glob('*.ipynb')) if BESIDE.search(p.read_text())]
     found += [p.name for p in sorted((ROOT/'resnet_course').glob('*.py')) if BESIDE.search(p.read_text())]
     assert not found, f'these run a script from beside the interpreter, which a hosted kernel does not have: {found}'
-
-def test_compare_world_sizes_from_an_interpreter_without_scripts(tmp_path):
-    "An interpreter with the course's packages but no console scripts beside it, as on a hosted kernel: compare_world_sizes still runs"
-    import site, venv
-    env_dir = tmp_path/'kernel'
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
-    py = env_dir/'bin'/'python'
-    purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True, check=True).stdout.strip()
-    Path(purelib, 'course.pth').write_text('\n'.join([str(ROOT), *site.getsitepackages()]) + '\n')   # the packages, not the scripts
-    assert not (env_dir/'bin'/'resnet-course').exists() and not (env_dir/'bin'/'torchrun').exists()
-    code = ('from resnet_course.scaling import compare_world_sizes\n'
-            f"df = compare_world_sizes(['reproduce', '--quick', '--models', 'fcn', '--device', 'cpu'], {str(tmp_path/'out')!r})\n"
-            "print(df.to_dict('records'))")
-    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'RESNET_COURSE_SAMPLE', 'PYTHONPATH')}
-    r = subprocess.run([str(py), '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    rows = eval(r.stdout.strip().splitlines()[-1])
-    assert [row['processes'] for row in rows] == [1, 2], rows
 
 # ---------------------------------------------------------------------------------------------- the full-data path under torchrun
 def test_full_data_run_under_torchrun_resumes_and_finishes(tmp_path, cli_env, small_dataset):
