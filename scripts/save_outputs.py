@@ -2,8 +2,8 @@
 
 Saved outputs are what readers see on the site. Tables, figures and counts computed from the real data
 belong there. A training log from the sample does not: its accuracy would be taken for a result. Cells
-that train carry the directive `#| trains`; after execution their outputs are cleared, unless the cell
-is also flagged `#| slow`, `#| full` or `#| gpu`, which run on the full data when asked to, so that their
+that train carry the directive `#| trains`; after execution their outputs are cleared (one meant to show something keeps
+a one-line note in their place, saying why: `NOT_KEPT`), unless the cell is also flagged `#| slow`, `#| full` or `#| gpu`, which run on the full data when asked to, so that their
 outputs are real results.
 
 A display cell (one that prints, displays or plots, or ends in an expression; see `is_display_cell`) must keep an
@@ -40,7 +40,7 @@ DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)', re.M)
 # need a GPU (their pages show the pending table and the command that fills it), `slow` cells run for minutes, and cells
 # that train on the sample have their outputs cleared.
 NOT_SHOWN = {'export', 'exporti', 'exports', 'hide', 'gpu', 'full', 'slow', 'trains'}
-SHOWING_CALL = re.compile(r'^(print|display|show_doc|show_\w+|plot_\w+|Markdown|HTML|show|plot|imshow|hist|bar|barh|scatter|matshow)$')
+SHOWING_CALL = re.compile(r'^(print|display|show_doc|show_\w+|plot_\w+|Markdown|HTML|show|plot|imshow|hist|bar|barh|scatter|matshow|fit_resumable)$')   # fit_resumable prints its table of epochs
 SILENT_CALL = re.compile(r'^(test_\w+|assert\w*|nbdev_export|close|savefig|seed|set_seed|manual_seed|sleep|unlink|rmtree|remove|mkdir|touch|write_text|write_bytes|append|extend|update|clear)$')   # calls that return None
 
 def _name(call:ast.Call) -> str:
@@ -70,13 +70,20 @@ def as_terminal_shows(text:str) -> str:
     "Keep, on each line, only what follows its last carriage return: console progress bars collapse to their end"
     return '\n'.join(line.rsplit('\r', 1)[-1] for line in text.split('\n'))
 
+NOT_KEPT = ("(This cell's output is not kept on this page: the pages are run on the sample, a few images per class, and a sample's "
+            "numbers are not results. Run the cell to see its output.)\n")   # what a reader sees in its place
+
+def kept_in_place_of(source:str) -> list:
+    "The outputs a cell that trains on the sample keeps: the note above where it would show something, else none"
+    return [nbformat.v4.new_output('stream', name='stdout', text=NOT_KEPT)] if is_display_cell(TRAINS.sub('', source)) else []
+
 def clear_sample_training(nb_path:Path) -> int:
-    "Clear outputs of cells of `nb_path` that train on the sample, collapse progress bars; return how many were cleared"
+    "Replace the outputs of cells of `nb_path` that train on the sample (`kept_in_place_of`), collapse progress bars; return how many were replaced"
     nb = nbformat.read(nb_path, as_version=4)
     n = 0
     for c in nb.cells:
         if c.cell_type != 'code': continue
-        if trains_on_sample(c.source) and c.outputs: c.outputs = []; n += 1
+        if trains_on_sample(c.source) and c.outputs != (kept := kept_in_place_of(c.source)): c.outputs = kept; n += 1
         for o in c.outputs:
             if o.output_type == 'stream': o.text = as_terminal_shows(o.text)
     nbformat.write(nb, nb_path)

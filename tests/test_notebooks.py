@@ -2,7 +2,7 @@
 import json, re, sys
 from conftest import ROOT
 sys.path.insert(0, str(ROOT/'scripts'))
-from save_outputs import trains_on_sample, TRAINS
+from save_outputs import trains_on_sample, TRAINS, kept_in_place_of, NOT_KEPT
 
 TRAINING_CALL = re.compile(r'\.(fit|fit_one_cycle|lr_find)\(|\b(reproduce|fit_resumable|degradation_curves|activation_stats|compare_mnist_nets|label_smoothing_runs|figures_experiment)\(')
 
@@ -13,11 +13,14 @@ def code_cells(p): return [c for c in json.loads(p.read_text())['cells'] if c['c
 def text_of(o): return ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
 
 def test_no_sample_training_output_is_saved():
-    "A cell flagged `#| trains` keeps its output only if it is also flagged to run on full data (slow, full, gpu)"
+    "A cell flagged `#| trains` keeps its output only if it is also flagged to run on full data (slow, full, gpu); else at most the note why"
     for p in notebooks():
         for c in code_cells(p):
             src = ''.join(c['source'])
-            if trains_on_sample(src): assert not c['outputs'], f'{p.name}: a sample-training output is saved in the cell starting {src[:60]!r}'
+            if not trains_on_sample(src): continue
+            got = [(o.get('output_type'), text_of(o)) for o in c['outputs']]
+            want = [(o['output_type'], text_of(o)) for o in kept_in_place_of(src)]
+            assert got == want, f'{p.name}: the cell starting {src[:60]!r} keeps {got}, not {want or "nothing"}'
 
 def test_cells_that_train_say_so():
     "Every cell outside the exported code that calls a training function carries `#| trains`, so the rule above applies to it"
@@ -70,6 +73,7 @@ def test_cells_that_train_on_the_sample_say_why_they_show_nothing():
             src = ''.join(c['source'])
             if trains_on_sample(src) and is_display_cell(re.sub(r'^#\|\s*trains\s*$\n?', '', src, flags=re.M)):
                 assert 'output is not kept' in src, f'{p.name}: this cell keeps no output and does not say why: {src[:80]!r}'
+                assert [text_of(o) for o in c['outputs']] == [NOT_KEPT], f'{p.name}: the page shows no note where this cell shows nothing: {src[:80]!r}'
 
 # ------------------------------------------------------------------------------------ the training cells' GPU estimates
 FLAG = lambda name: re.compile(rf'^#\|\s*{name}\s*$', re.M)
