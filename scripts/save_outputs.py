@@ -3,8 +3,8 @@
 Saved outputs are what readers see on the site. Tables, figures and counts computed from the real data
 belong there. A training log from the sample does not: its accuracy would be taken for a result. Cells
 that train carry the directive `#| trains`; after execution their outputs are cleared (one meant to show something keeps
-a one-line note in their place, saying why: `NOT_KEPT`), unless the cell is also flagged `#| slow`, `#| full` or `#| gpu`, which run on the full data when asked to, so that their
-outputs are real results.
+a one-line note in their place, saying why: `NOT_KEPT`), unless the cell is also flagged `#| slow`, `#| full` or `#| gpu`,
+which run on the full data when asked to, so that their outputs are real results.
 
 A display cell (one that prints, displays or plots, or ends in an expression; see `is_display_cell`) must keep an
 output: the script ends by listing any that has none, and exits 1.

@@ -62,15 +62,21 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)   # stable: the order within each rank stays as collected
 
 # Files whose tests share a fixture that is costly to build (a site, a torchrun launch) go to one pytest-xdist worker whole, so
-# that the fixture is built once and torchrun tests never share a port; every other test is handed out on its own. This hook
+# that the fixture is built once; every other test is handed out on its own. Every test that launches torchrun goes to that
+# one worker too: two launches at once would meet on torchrun's default port, and one of them would wait for ever. This hook
 # replaces the scheduler that `--dist` names (scripts/run_tests.py passes `--dist load`). pytest-xdist's `xdist_group` mark
 # does the same only under `--dist loadgroup`.
 SHARED_FIXTURE_FILES = ('test_scaling.py', 'test_site.py')
+TORCHRUN_TESTS = ('tests/test_scaling.py', 'tests/test_gpu_smoke.py::test_the_torchrun_check_fails_when_the_processes_do_not_train_together')
+
+def scope_of(nodeid:str) -> str:
+    "The unit of tests one worker takes whole: every torchrun launch together, a shared-fixture file, or the test alone"
+    if nodeid.startswith(TORCHRUN_TESTS): return 'torchrun launches'
+    file = nodeid.split('::', 1)[0]
+    return file if Path(file).name in SHARED_FIXTURE_FILES else nodeid
 
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
     class SharedFilesTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid:str) -> str:
-            file = nodeid.split('::', 1)[0]
-            return file if Path(file).name in SHARED_FIXTURE_FILES else nodeid
+        def _split_scope(self, nodeid:str) -> str: return scope_of(nodeid)
     return SharedFilesTogether(config, log)

@@ -4,6 +4,7 @@ defines fails the build on a fresh clone. This checks every notebook statically,
 import ast, builtins, importlib, json, re
 from conftest import ROOT
 
+IMPORT_LINE = re.compile(r'^\s*(import |from \S+ import )', re.M)   # a cell with such a line is run by the docs build
 _STAR = {}
 def _star(module:str) -> set:
     if module not in _STAR:
@@ -30,7 +31,7 @@ def docs_run_cells_missing_names(nb_path) -> list:
     for c in json.loads(nb_path.read_text())['cells']:
         s = ''.join(c['source'])
         if c['cell_type'] != 'code': continue
-        if not (re.search(r'^\s*(import |from \S+ import )', s, re.M) or 'show_doc' in s or s.startswith('#| export')): continue
+        if not (IMPORT_LINE.search(s) or 'show_doc' in s or s.startswith('#| export')): continue
         try: tree = ast.parse('\n'.join(l for l in s.split('\n') if not l.lstrip().startswith(('%', '!'))))
         except SyntaxError: continue
         here = _bound(tree)
@@ -48,8 +49,6 @@ def test_the_check_finds_such_a_cell(tmp_path):
                     {'cell_type': 'code', 'id': 'b', 'source': ['import json\n', 'print(json.dumps(x))']}]}
     (tmp_path/'t.ipynb').write_text(json.dumps(nb))
     assert docs_run_cells_missing_names(tmp_path/'t.ipynb') == [('b', ['x'])]
-
-IMPORT_LINE = re.compile(r'^\s*(import |from \S+ import )', re.M)
 
 def training_cells_the_docs_build_runs(nb_path) -> list:
     "The ids of cells that train (`#| trains`) or run for minutes (`#| slow`) and that the docs build would run, since they import"

@@ -97,3 +97,11 @@ def test_dataloader_workers_are_children_of_the_command(runner):
     assert r.rc == 0, r
     pid, parent = map(int, r.stdout.split()[1::3])
     assert pid == parent, r
+
+def test_torchrun_launches_go_to_one_worker():
+    "Two torchrun launches at once would meet on its default port: every test that launches one is in the same scheduling unit"
+    from conftest import scope_of
+    smoke = 'tests/test_gpu_smoke.py::test_the_torchrun_check_fails_when_the_processes_do_not_train_together'
+    assert scope_of(smoke) == scope_of('tests/test_scaling.py::test_killed_rank_stops_the_launcher_and_the_rerun_resumes')
+    assert scope_of('tests/test_gpu_smoke.py::test_gpu_smoke_passes_here') not in (scope_of(smoke), 'tests/test_gpu_smoke.py')
+    assert scope_of('tests/test_site.py::test_pages_in_browser') == 'tests/test_site.py'
