@@ -7,7 +7,7 @@ Docs: https://resnet-course.github.io/resnet_course/bench.html.md"""
 # %% ../nbs/33_bench.ipynb #b3c0a003
 from __future__ import annotations
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Callable
 from fastai.vision.all import *
 from .machine import *
@@ -44,8 +44,9 @@ def pipeline_times(
     device=None,            # where the augmentation and the models run (default: `pick_device()`)
 ) -> pd.DataFrame:
     "Milliseconds per batch and images per second of each stage of the chapter's training pipeline"
-    s, dev = s.as_run(), pick_device(device)
-    dl = data_for(s, num_workers=0, device=dev).train
+    run = resolve(s, device)
+    s, dev = run.settings, run.device
+    dl = data_for(run, num_workers=0).train
     dl.to(dev)                                           # the loader's batch transforms run where its batches go
     dl.before_iter()                                     # sets the training split on the transforms
     files = dl.dataset.items[:n_batches * dl.bs]
@@ -68,10 +69,10 @@ def pipeline_times(
     return df.round(1)
 
 # %% ../nbs/33_bench.ipynb #e42f35bf
-def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, device, ref_valid=None) -> dict:
+def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, ref_valid=None) -> dict:
     "Train `make` on `dls` as `s` says; top-1 on the loader's own validation set and on `ref_valid`, seconds per epoch"
     set_seed(s.seed)
-    learn = get_learner(dls, make(dls.c), device=device)
+    learn = get_learner(dls, make(dls.c))   # on the data's device
     trained = train_run(learn, s.epochs, s.lr, progress=False)
     row = {'top-1 %': round(trained['top-1 %'], 1), 's/epoch': round(float(np.mean([r['seconds'] for r in trained['history']])), 1)}
     if ref_valid is not None:
@@ -87,13 +88,15 @@ def compare_augs(
     cache=None,            # folder for image caches
 ) -> pd.DataFrame:
     "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch (`attrs`: where it was measured)"
-    s, dev = s.as_run(), pick_device(device)
+    run = resolve(s, device)
+    s, dev = run.settings, run.device
     what = dict(asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
+    with_aug = lambda aug: fast_data_for(run_on(replace(s, fast=True, aug=aug), dev), cache=cache)
     def train():
-        ref_valid = fast_data_for(s, dev, aug='fastai', cache=cache).valid
+        ref_valid = with_aug('fastai').valid
         rows, histories = [], {}
         for aug in augs:
-            r = _train_record(fast_data_for(s, dev, aug=aug, cache=cache), CHAPTER_MODELS[model].make, s, dev, ref_valid)
+            r = _train_record(with_aug(aug), CHAPTER_MODELS[model].make, s, ref_valid)
             rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
         return dict(rows=rows, history=histories, **provenance(dev),
                     data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
@@ -170,15 +173,14 @@ def _better_of(pairs:int, *fs) -> list:
         for r, f in zip(res, fs): r.append(f())
     return [max(r) for r in res]
 
-def _bench_learner(dls, name:str, dev, fast:bool, compile:bool=False) -> Learner:
+def _bench_learner(dls, name:str, fast:bool, compile:bool=False) -> Learner:
     set_seed(42)
-    learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c), device=dev)
+    learn = get_learner(dls, CHAPTER_MODELS[name].make(dls.c))   # on the data's device
     return fast_learner(learn, compile=compile) if fast else learn
 
 def bench_row(
     name:str,               # key of `CHAPTER_MODELS`
-    s:RunSettings,          # its settings
-    device,                 # where to train
+    run:Run,                # its resolved run (see `resolve`): the chapter's settings, and the device
     loader_batches:int=8,   # batches per loader measurement, in the steady state
     train_batches:int=2,    # batches per training measurement, in the steady state
     full:bool=False,        # also train `s.epochs` epochs with each path
@@ -186,20 +188,21 @@ def bench_row(
     compile:bool=False,     # compile the fast path's model
 ) -> dict:
     "Loader and training speed of the chapter's pipeline and the fast path for model `name`; with `full`, seconds per epoch and top-1"
-    dev = pick_device(device)
-    chap, fst = data_for(s, device=dev), fast_data_for(s, dev, cache=cache)
-    chap.to(dev)
+    s, dev = run.settings, run.device
+    chap, fst = data_for(run), fast_data_for(run_on(replace(s, fast=True), dev), cache=cache)
     aug = fst.aug                                         # the fast path's default on this device (`default_aug`)
     row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
     c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches), lambda: loader_speed(fst.train, loader_batches))
     row |= {'chapter loader img/s': c, 'fast loader img/s': f, 'loader speed-up': f / c}
-    if aug != 'fastai': row['fast loader, chapter aug img/s'] = loader_speed(fast_data_for(s, dev, aug='fastai', cache=cache).train, loader_batches)
-    c = train_speed(_bench_learner(chap, name, dev, False), train_batches)
-    f = train_speed(_bench_learner(fst, name, dev, True, compile), train_batches)
+    if aug != 'fastai':
+        fa = fast_data_for(run_on(replace(s, fast=True, aug='fastai'), dev), cache=cache)
+        row['fast loader, chapter aug img/s'] = loader_speed(fa.train, loader_batches)
+    c = train_speed(_bench_learner(chap, name, False), train_batches)
+    f = train_speed(_bench_learner(fst, name, True, compile), train_batches)
     row |= {'chapter train img/s': c, 'fast train img/s': f, 'train speed-up': f / c}
     for path, dls in (('chapter', chap), ('fast', fst)):
         if not full: row |= {f'{path} s/epoch': PENDING, f'{path} top-1 %': PENDING}; continue
-        trained = train_run(_bench_learner(dls, name, dev, path == 'fast', compile), s.epochs, s.lr, progress=False)
+        trained = train_run(_bench_learner(dls, name, path == 'fast', compile), s.epochs, s.lr, progress=False)
         row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in trained['history']])), f'{path} top-1 %': trained['top-1 %']}
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -236,15 +239,15 @@ def bench(
     if unknown or not names: raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(BENCH_MODELS)}")
     dev = pick_device(device); full = ifnone(full, dev.type == 'cuda')
     train, valid = listed_items(dataset_path(source), sample)
-    for n in names:                      # training speed is timed between batches: one batch gives no interval to time
-        bs = chapter_settings(n, sample, epochs, source=str(source)).as_run().bs
+    runs = {n: run_on(chapter_settings(n, sample, epochs, source=str(source)), dev) for n in names}
+    for n, run in runs.items():          # training speed is timed between batches: one batch gives no interval to time
+        bs = run.settings.bs
         if len(train) // bs < 2:
             raise ValueError(f"bench times training between batches, but {dataset_name(source)}{' (its sample)' if sample else ''} has {len(train)} training images: "
                              f"{len(train) // bs} batch(es) of {bs}. Give a dataset with at least {2 * bs} training images (--data).")
     out = Path(out)
     with folder_lock(out, 'benchmark'):   # two benchmarks in one folder would time each other, and write the same files
-        rows = [bench_row(n, chapter_settings(n, sample, epochs, source=str(source)).as_run(), dev, loader_batches, train_batches, full, cache, compile)
-                for n in names]
+        rows = [bench_row(n, run, loader_batches, train_batches, full, cache, compile) for n, run in runs.items()]
         df = pd.DataFrame(rows)
         about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
                  f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"

@@ -66,7 +66,7 @@ def chapter_settings(
     source=None,        # a dataset folder or URL (default: Imagenette, 320 px for ResNet50 where available)
     world_size:int=1,   # processes training together; `bs` is per process
     fast:bool=False,    # feed the model from the fast data path (see "Where the time goes")
-    aug:str=None,       # the fast path's augmentation, 'fastai' or 'crop' (default: 'fastai')
+    aug:str=None,       # the fast path's augmentation, 'fastai' or 'crop' (default: the device's, chosen by `resolve`)
     lr:float=None,      # peak learning rate (default: the chapter's, 3e-3)
     bf16:bool=False,    # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16)
 ) -> RunSettings:
@@ -79,7 +79,7 @@ def chapter_settings(
     if size != cm.size: presize = round(size * cm.presize / cm.size)
     return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs), epochs=ifnone(epochs, cm.epochs),
                        lr=ifnone(lr, cm.lr), seed=seed, sample=sample, world_size=world_size, fast=fast,
-                       aug=ifnone(aug, 'fastai') if fast else None, bf16=bf16)
+                       aug=aug if fast else None, bf16=bf16)
 
 def is_chapter_recipe(name:str, s:RunSettings) -> bool:
     "Whether `s` trains `name` as the chapter does, on the full data, with the chapter's augmentation (on either data path)"
@@ -108,8 +108,8 @@ def recipe_label(name:str, s:RunSettings) -> str:
     return 'reduced' if replace(s, bf16=False) == replace(reduced, bf16=False) else 'changed'   # with or without bf16: the CPU decides
 
 def describe_run(name:str, s:RunSettings) -> str:
-    "One sentence on what `s` trains chapter model `name` as, and what its accuracy can be compared with"
-    cm, label, s = CHAPTER_MODELS[name], recipe_label(name, s), s.as_run()
+    "One sentence on what the settings `s`, as run (see `resolve`), train chapter model `name` as, and what to compare it with"
+    cm, label = CHAPTER_MODELS[name], recipe_label(name, s)
     what = f"{s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px, batch size {s.bs}"
     if label == 'sample': return f"{cm.label} on the sample ({SAMPLE.train_per_class} images a class, {what}): it shows the code runs; its numbers are not results."
     if label == 'chapter': return f"{cm.label}, the chapter's recipe: {what} (the book: {cm.book}%)."
@@ -120,13 +120,20 @@ def describe_run(name:str, s:RunSettings) -> str:
 
 
 # %% ../nbs/16_chapter.ipynb #d3f1c0b0
-def chapter_learner(name:str, s:RunSettings, run:RunFolder=None, device=None, cbs=None, make:Callable=None) -> Learner:
-    "A learner for chapter model `name` on the data path `s` names (the chapter's, or the fast one with its speed options), seeded by the settings, writing temporary files into the run's folder if given"
-    dls = fast_data_for(s, device, aug=s.aug) if s.fast else data_for(s, device=device)
+def chapter_learner(
+    name:str,              # key of `CHAPTER_MODELS`
+    run:Run,               # the resolved run (see `resolve`): its settings and device
+    folder:RunFolder=None, # where the learner writes temporary files, if given
+    cbs=None,              # callbacks for the learner
+    make:Callable=None,    # builds the model from the number of classes (default: the chapter's)
+) -> Learner:
+    "A learner for chapter model `name` on the data path `run` names (the chapter's, or the fast one), seeded by its settings"
+    s = run.settings
+    dls = fast_data_for(run) if s.fast else data_for(run)
     set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
-    learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), device=device, cbs=cbs)
-    if run is not None: learn.path, learn.model_dir = run.path, '.'
+    learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), cbs=cbs)   # on the data's device
+    if folder is not None: learn.path, learn.model_dir = folder.path, '.'
     if not s.fast: return learn
-    cpu = pick_device(device, quiet=True).type == 'cpu'    # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
-    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)   # the reduced mode's bf16 comes with channels-last on a CPU
+    cpu = run.device.type == 'cpu'   # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
+    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)   # bf16 with channels-last on a CPU
 

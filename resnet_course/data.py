@@ -257,28 +257,29 @@ def check_batches(n_train:int, n_valid:int, bs:int):
                          f"training batch, so nothing would be trained. Use --bs {n_train} or less.")
     if n_valid < 1: raise ValueError("The validation set is empty, so no accuracy could be measured. Put images in the val/ class folders.")
 
-def _dataloaders(dblock:DataBlock, items:L, bs:int, sample:bool, num_workers:int, seed:int, device=None) -> DataLoaders:
-    "DataLoaders from `dblock` on `items`, serving batches on `pick_device(device)`; no worker processes on the sample, which also runs inside nbdev-test's daemon workers"
-    if num_workers is None and sample: num_workers = 0
+def _dataloaders(dblock:DataBlock, items:L, bs:int, sample:bool, num_workers:int, seed:int,
+                 device:torch.device) -> DataLoaders:
+    "DataLoaders from `dblock` on `items`, serving batches on `device`; no worker processes on the sample"
+    if num_workers is None and sample: num_workers = 0   # the sample also runs inside nbdev-test's daemon workers
     kw = {} if num_workers is None else dict(num_workers=num_workers)
     set_seed(seed)
-    return dblock.dataloaders(items, bs=bs, device=pick_device(device, quiet=True), **kw)
+    return dblock.dataloaders(items, bs=bs, device=device, **kw)
 
 def data_for(
-    s:RunSettings,         # the run's settings: source, sizes, batch size, sample, seed
+    run:Run,               # the resolved run (see `resolve`): its source, sizes, batch size, sample, seed and device
     num_workers:int=None,  # DataLoader workers (default: 0 on the sample, else fastai's default)
-    device=None,           # where batches are served: 'cuda' or 'cpu' (default: CUDA if present)
 ) -> DataLoaders:
-    "The chapter's `DataLoaders` for the settings `s` as run, with readable labels and checked images"
-    s = s.as_run()
+    "The chapter's `DataLoaders` for `run`, with readable labels and checked images, serving batches on its device"
+    s = run.settings
     train, valid = dataset_items(dataset_path(s.source), s.sample)
     check_batches(len(train), len(valid), s.bs)
     dblock = DataBlock(blocks=(ImageBlock(cls=CheckedImage), CategoryBlock),
                        splitter=GrandparentSplitter(valid_name='val'),
                        get_y=readable_label,
                        item_tfms=Resize(s.presize),
-                       batch_tfms=[*aug_transforms(min_scale=0.5, size=s.size), Normalize.from_stats(*imagenet_stats, cuda=False)])   # the loader moves the stats to its device
-    return _dataloaders(dblock, train + valid, s.bs, s.sample, num_workers, s.seed, device)
+                       batch_tfms=[*aug_transforms(min_scale=0.5, size=s.size),
+                                   Normalize.from_stats(*imagenet_stats, cuda=False)])   # the loader moves them to its device
+    return _dataloaders(dblock, train + valid, s.bs, s.sample, num_workers, s.seed, run.device)
 
 def get_data(
     source=URLs.IMAGENETTE_160, # fastai dataset URL, or a local folder holding `train/` and `val/`
@@ -291,12 +292,14 @@ def get_data(
     device=None,                # where batches are served: 'cuda' or 'cpu' (default: CUDA if present)
 ) -> DataLoaders:
     "The chapter's `DataLoaders` for `source`, as in the book: `get_data(URLs.IMAGENETTE_160, 160, 128)`"
-    s = RunSettings(source=str(source), presize=presize, size=size, bs=bs, seed=seed, sample=sample_mode() if sample is None else sample)
-    r = s.as_run()
+    s = RunSettings(source=str(source), presize=presize, size=size, bs=bs, seed=seed,
+                    sample=sample_mode() if sample is None else sample)
+    run = resolve(s, device)
+    r = run.settings
     if sample is None and r != s and not run_by_nbdev():   # the sample was not asked for: say what it changes
-        notice(f"Notice: on the sample, get_data(size={size}, bs={bs}) gives {r.size}-px crops of images resized to {r.presize} px, "
-               f"in batches of {r.bs}: the sample's limits. Pass sample=False for what you asked.")
-    return data_for(s, num_workers, device)
+        notice(f"Notice: on the sample, get_data(size={size}, bs={bs}) gives {r.size}-px crops of images resized to "
+               f"{r.presize} px, in batches of {r.bs}: the sample's limits. Pass sample=False for what you asked.")
+    return data_for(run, num_workers)
 
 # %% ../nbs/53_data.ipynb #a9e5c38f
 MNIST_SAMPLE_PER_CLASS = dict(training=50, testing=20)   # digits per class in sample mode
@@ -318,4 +321,4 @@ def get_mnist_data(
     check_batches(n_train, len(items) - n_train, bs)
     dblock = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock),
                        splitter=GrandparentSplitter(train_name='training', valid_name='testing'), get_y=parent_label)
-    return _dataloaders(dblock, items, bs, sample, num_workers, seed, device)
+    return _dataloaders(dblock, items, bs, sample, num_workers, seed, pick_device(device, quiet=True))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math, time
 from datetime import date
 from fastai.vision.all import *
-from .machine import hardware, versions, precision, synchronize
+from .machine import hardware, versions, precision, synchronize, pick_device
 from .files import reuse_or_make
-from .settings import sample_mode, RunSettings
+from .settings import sample_mode, RunSettings, run_on
 from .data import *
 from .learner import *
 from .pooling import *
@@ -53,12 +53,12 @@ def quadrant_shuffle_scores(model:nn.Module, dl) -> dict:
             agree += (p == ps).sum().item(); n += len(y)
     return {'accuracy': correct / n, 'accuracy, shuffled': shuffled_correct / n, 'same prediction': agree / n}
 
-def compare_mnist_nets(dls:DataLoaders, epochs:int=3, lr:float=1e-2, device=None) -> pd.DataFrame:
+def compare_mnist_nets(dls:DataLoaders, epochs:int=3, lr:float=1e-2) -> pd.DataFrame:
     "Train the pooled and the flat MNIST nets identically and score both, on normal and on shuffled digits"
     rows = {}
     for name, make in (('pooled', mnist_pooled_net), ('flat', mnist_flat_net)):
         set_seed(42)
-        learn = get_learner(dls, make(dls.c), device=device, metrics=accuracy)
+        learn = get_learner(dls, make(dls.c), metrics=accuracy)   # on the data's device
         train_run(learn, epochs, lr)   # with progress bars: on full MNIST this takes minutes
         rows[name] = {'parameters': total_params(learn.model)[0], **quadrant_shuffle_scores(learn.model, dls.valid)}
     return pd.DataFrame(rows).T
@@ -146,20 +146,20 @@ def label_smoothing_runs(
     out=None,             # folder keeping each finished run in `label_smoothing.json` (`reuse_or_make`); runs found there are not trained again
 ) -> pd.DataFrame:
     "Train ResNet18 with and without label smoothing for each number of `epochs`; table beside the leaderboard"
-    sample = sample_mode() if sample is None else sample
+    sample, dev = sample_mode() if sample is None else sample, pick_device(device)   # the device found here, once
     dls, rows = None, []
     for ep in epochs:
         for loss in losses:
             key = dict(epochs=ep, loss=loss, size=size, bs=bs, sample=sample)
             def train():
                 nonlocal dls
-                dls = dls or get_data(URLs.IMAGENETTE_160, presize=160, size=size, bs=bs, sample=sample, device=device)
+                dls = dls or data_for(run_on(RunSettings(presize=160, size=size, bs=bs, sample=sample), dev))
                 set_seed(42)
-                learn = get_learner(dls, resnet18(dls.c), device=device, loss_func=LOSSES[loss]() if LOSSES[loss] else None)
+                learn = get_learner(dls, resnet18(dls.c), loss_func=LOSSES[loss]() if LOSSES[loss] else None)
                 s = RunSettings(presize=160, size=size, bs=bs, epochs=ep, sample=sample)
                 epochs = fit_resumable(learn, ep, 3e-3, 'resnet18-' + ('label-smoothing' if LOSSES[loss] else 'cross-entropy'), s)  # resumes a stopped run
                 return {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2),
-                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(device), 'date': date.today().isoformat()}
+                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(dev), 'date': date.today().isoformat()}
             rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train) if out is not None else train()),
                          'leaderboard top-1 %': LEADERBOARD_128PX.get(ep)})   # from the source as it reads now, not as stored with an older run
     return pd.DataFrame(rows)[['epochs', 'loss', 'top-1 %', 'leaderboard top-1 %', 'minutes', 'hardware']]

@@ -65,11 +65,10 @@ class SpeedRun:
                 f"label smoothing {self.label_smoothing:g}, {self.aug or 'default'} augmentation{''.join(', ' + o for o in opts)}")
 
 def resolve_recipe(
-    r:SpeedRun,    # a recipe, with some choices left to the device (None)
-    device=None,   # where it trains (default: `pick_device()`)
+    r:SpeedRun,            # a recipe, with some choices left to the device (None)
+    dev:torch.device,      # where it trains, found once by the caller (`pick_device`)
 ) -> SpeedRun:
-    "`r` with what the device decides filled in: bf16 where it is native, channels-last on a GPU, the augmentation; emulated bf16 is refused"
-    dev = pick_device(device, quiet=True)
+    "`r` with what `dev` decides filled in: bf16 where native, channels-last on a GPU, the augmentation; emulated bf16 is refused"
     native = precision(dev) == 'bf16'
     if r.bf16 and not native:
         raise ValueError(f"The recipe asks for bf16, but {hardware(dev)} does not compute bf16 natively: it would be emulated, many times slower. "
@@ -131,8 +130,8 @@ def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
     if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: raise presize or lower them.")
     schedule, epochs = {}, 0
     for n, size in r.phases:
-        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample)
-        schedule[epochs] = fast_data_for(s, dev, aug=r.aug, cache=cache); epochs += n
+        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample, fast=True, aug=r.aug)
+        schedule[epochs] = fast_data_for(run_on(s, dev), cache=cache); epochs += n
     return schedule
 
 def _say_speed_estimate(learn:Learner, r:SpeedRun, schedule:dict, dev):
@@ -152,15 +151,18 @@ def speed_run(
     cbs=None,                       # extra training callbacks
     progress:bool=True,             # show fastprogress's bars and each epoch's metrics as it ends
 ) -> dict:
-    "Train as recipe `r` says on the fast path; the record: top-1 accuracy (and with TTA if `r.tta`), training seconds, each epoch, where and when"
+    "Train as recipe `r` says on the fast path; the record: top-1 (and with TTA if `r.tta`), training seconds, each epoch, where, when"
     check_speed_run(r, source, sample)
-    dev = pick_device(device)
-    r = resolve_recipe(r, dev)                                 # the record keeps the recipe as it ran
+    dev = pick_device(device)                                  # found here, once
+    return _speed_train(resolve_recipe(r, dev), source, sample, dev, cache, cbs, progress)   # the record keeps the recipe as run
+
+def _speed_train(r:SpeedRun, source, sample:bool, dev:torch.device, cache, cbs=None, progress:bool=True) -> dict:
+    "`speed_run`'s training, of a recipe resolved for `dev` (`resolve_recipe`)"
     t = time.perf_counter()
     schedule = _phase_loaders(r, source, sample, dev, cache)   # builds the uint8 caches the first time: not part of the training time
     data_s, dls = time.perf_counter() - t, schedule[0]
     set_seed(r.seed)
-    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), device=dev, loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
+    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
     lr = scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
     if progress and not sample and not r.compile: _say_speed_estimate(learn, r, schedule, dev)   # compiling belongs to the timed run
@@ -228,11 +230,12 @@ def chapter_reference(
     progress:bool=True,             # show fastai's progress bars and each epoch's line
 ) -> dict:
     "Time the chapter's ResNet18 recipe (its data path and learner, as `reproduce` trains it) for `epochs` epochs on this machine; kept per machine"
-    dev = pick_device(device)
-    s = chapter_settings('resnet18', sample, epochs, source=str(source)).as_run()
-    settings = dict(name="the chapter's ResNet18 recipe", settings=asdict(s), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
+    job = resolve(chapter_settings('resnet18', sample, epochs, source=str(source)), device)
+    s, dev = job.settings, job.device
+    settings = dict(name="the chapter's ResNet18 recipe", settings=asdict(s), data=_data_label(source, sample),
+                    device=dev.type, machine=machine_key(dev))
     def run():
-        learn = chapter_learner('resnet18', s, device=dev)
+        learn = chapter_learner('resnet18', job)
         trained = train_run(learn, s.epochs, s.lr, progress=progress,
                             estimate=f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)}")
         secs = [e['seconds'] for e in trained['history']]
@@ -334,15 +337,20 @@ def speed_runs(
 ) -> list:
     "Run `recipe` once per seed, keeping each run in `out/speedrun.json` as it ends; the runs' records"
     if recipe not in SPEED_RECIPES: raise ValueError(f"Unknown recipe {recipe!r}: choose from {', '.join(SPEED_RECIPES)}")
-    dev = pick_device(device)
-    r, runs = resolve_recipe(r or SPEED_RECIPES[recipe], dev), []   # refused here, before any training, if it asks for emulated bf16
-    for seed in seeds: check_speed_run(replace(r, seed=seed), source, sample)   # and every seed, with the data, before the first trains
+    dev = pick_device(device)                                    # found here, once
+    r = resolve_recipe(r or SPEED_RECIPES[recipe], dev)          # refused here, before any training, if it asks for emulated bf16
+    return _seed_runs(recipe, r, seeds, out, source, sample, dev, cache)
+
+def _seed_runs(recipe:str, r:SpeedRun, seeds, out, source, sample:bool, dev:torch.device, cache) -> list:
+    "`speed_runs` of a recipe resolved for `dev`"
+    runs = []
+    for seed in seeds: check_speed_run(replace(r, seed=seed), source, sample)   # every seed, with the data, before the first trains
     for seed in seeds:
         rs = replace(r, seed=seed)
         settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
         def run(rs=rs):
             print(f"{recipe}, seed {rs.seed}: {rs}")
-            return speed_run(rs, source, sample, dev, cache)
+            return _speed_train(rs, source, sample, dev, cache)
         runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run, check=speed_entry_problem) if out is not None else run())
     return runs
 
@@ -457,7 +465,7 @@ def ablation(
     if unknown: raise ValueError(f"Unknown lever(s) {unknown}: choose from {list(ABLATION)}")
     dev, out = pick_device(device), Path(out)
     r = resolve_recipe(r or SPEED_RECIPES[recipe], dev)     # each lever changes the recipe as it runs here: on a CPU without bf16, fp32 is the recipe
-    speed_runs(recipe, (seed,), out, source, sample, dev, cache, r=r)
+    _seed_runs(recipe, r, (seed,), out, source, sample, dev, cache)
     for lever in (levers or ABLATION):
         if ABLATION[lever](r) == r:                          # e.g. 'ResNet10' when the recipe trains ResNet10 already
             print(f"ablation of {recipe}: {lever} is the recipe itself here, so it is not run"); continue
@@ -467,7 +475,7 @@ def ablation(
         settings = dict(name=recipe, lever=lever, recipe=asdict(rl), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
         def run(rl=rl, lever=lever):
             print(f"ablation of {recipe}, {lever}: {rl}")
-            return speed_run(rl, source, sample, dev, cache)
+            return _speed_train(rl, source, sample, dev, cache)
         reuse_or_make(out/'ablation.json', settings, run, check=ablation_entry_problem)
     return ablation_table(out, recipe, seed, r=r, machine=machine_key(dev))
 

@@ -12,7 +12,7 @@ from fastai.vision.all import *
 from fastai.callback.hook import ActivationStats
 from .machine import *
 from .files import atomic_write, atomic_savefig, atomic_torch_save, load_results, reuse_or_make
-from .settings import RunSettings
+from .settings import RunSettings, run_on
 from .data import *
 from .learner import *
 from .resblock import *
@@ -76,7 +76,6 @@ def degradation_curves(
     lr:float=3e-3,         # peak learning rate of fit_one_cycle
     width:int=16,          # first-stage width
     seed:int=42,           # same initialisation seed for every net
-    device=None,           # passed on to `get_learner`
     kinds=('plain', 'residual'), # keys of `NET_KINDS`
     save_to:Path=None,     # if given, each trained net's weights go to `save_to/{kind}-{depth}.pth`
 ) -> pd.DataFrame:
@@ -86,7 +85,8 @@ def degradation_curves(
         for depth in depths:
             set_seed(seed)
             cb = TrainError()
-            learn = get_learner(dls, depth_net(depth, width=width, n_out=dls.c, **NET_KINDS[kind]), device=device, cbs=cb, metrics=accuracy)
+            net = depth_net(depth, width=width, n_out=dls.c, **NET_KINDS[kind])
+            learn = get_learner(dls, net, cbs=cb, metrics=accuracy)   # on the data's device
             train_run(learn, epochs, lr)
             if save_to is not None: atomic_torch_save(learn.model.state_dict(), Path(save_to)/f'{kind}-{depth}.pth')
             rows += [dict(net=kind, depth=depth, epoch=e + 1, train_error=err, train_loss=loss, valid_error=1 - float(v[-1]))
@@ -179,12 +179,12 @@ def plot_gradient_norms(norms:dict, title:str=''):
     return fig
 
 # %% ../nbs/31_figures.ipynb #d66aa9a3
-def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:float=3e-3, seed:int=42, device=None) -> ActivationStats:
+def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:float=3e-3, seed:int=42) -> ActivationStats:
     "Train a `depth`-layer net of `kind` with fastai's `ActivationStats` on each block, and return the callback"
     set_seed(seed)
     model = depth_net(depth, n_out=dls.c, **NET_KINDS[kind])
     cb = ActivationStats(modules=list(model.children())[1:-3], with_hist=True)
-    learn = get_learner(dls, model, device=device, cbs=cb, metrics=accuracy)
+    learn = get_learner(dls, model, cbs=cb, metrics=accuracy)   # on the data's device
     train_run(learn, epochs, lr)
     return cb
 
@@ -209,7 +209,7 @@ def plot_activations(cbs:dict, title:str=''):
     return fig
 
 # %% ../nbs/31_figures.ipynb #ac885475
-def _made_once(out:Path, name:str, meta:dict, make:Callable, device=None, needs=()) -> dict:
+def _made_once(out:Path, name:str, meta:dict, make:Callable, device:torch.device, needs=()) -> dict:
     "Run `make()`, which writes `out/name.csv` and `.png` (and the files `needs`), unless they are there for the settings `meta`; their record is `name.json`"
     def run():
         started = time.time(); make()
@@ -234,12 +234,13 @@ def figures_experiment(
 ) -> Path:
     "Degradation curves, loss surfaces, gradient norms and activation statistics of plain and residual nets, written to `out`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    RunSettings(size=size, presize=round(size * 1.25), epochs=epochs)   # refuses sizes and epochs that cannot work, before any training
-    dls = get_data(URLs.IMAGENETTE_160, presize=round(size * 1.25), size=size, bs=128, sample=sample, device=device)
+    s = RunSettings(size=size, presize=round(size * 1.25), epochs=epochs, sample=sample)   # refuses what cannot work, first
+    device = pick_device(device)                        # found here, once: the data carry it to every learner
+    dls = data_for(run_on(s, device))
     meta = dict(data=f"{dataset_name(URLs.IMAGENETTE_160)}{' sample' if sample else ''}, {len(dls.train_ds):,} training images",
                 size=size, epochs=epochs, depths=list(depths), kinds=list(kinds), bs=dls.bs, lr=3e-3, widths='16-32-64')
     def degradation():
-        curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out, device=device)
+        curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out)
         atomic_write(out/'degradation.csv', curves.to_csv(index=False))
         atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png', dpi=100, bbox_inches='tight')
     _made_once(out, 'degradation', meta, degradation, device, needs=[out/f'{k}-{n}.pth' for k in kinds for n in depths])   # the landscape loads its weights
@@ -261,9 +262,9 @@ def figures_experiment(
                 set_seed(42); norms[f'{kind}, {depth} layers'] = gradient_norms(depth_net(depth, n_out=dls.c, **NET_KINDS[kind]), xb, yb)
         atomic_write(out/'gradients.csv', pd.DataFrame({k: pd.Series(v) for k, v in norms.items()}).to_csv(index_label='layer'))
         atomic_savefig(plot_gradient_norms(norms, f'Fresh nets, one batch of {len(xb)} images at {size} px'), out/'gradients.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'gradients', {**meta, 'batch': 'one training batch'}, gradients, 'cpu')   # fresh nets on one batch: the CPU is enough
+    _made_once(out, 'gradients', {**meta, 'batch': 'one training batch'}, gradients, torch.device('cpu'))   # fresh nets on one batch: the CPU is enough
     def activations():
-        cbs = {kind: activation_stats(dls, kind, max(depths), epochs=1, device=device) for kind in ('plain', 'residual')}
+        cbs = {kind: activation_stats(dls, kind, max(depths), epochs=1) for kind in ('plain', 'residual')}
         atomic_write(out/'activations.csv', pd.DataFrame({k: near_zero_share(cb) for k, cb in cbs.items()}).to_csv(index_label='block'))
         atomic_savefig(plot_activations(cbs, f'{max(depths)}-layer nets, one epoch at {size} px'), out/'activations.png', dpi=100, bbox_inches='tight')
     _made_once(out, 'activations', {**meta, 'activation epochs': 1, 'activation depth': max(depths)}, activations, device)

@@ -20,14 +20,14 @@ __all__ = ['VALID_SHARE', 'get_learner', 'final_metric', 'NonFiniteLossError', '
 def get_learner(
     dls:DataLoaders,   # the data, e.g. from `get_data`
     model:nn.Module,   # the model to train
-    device=None,       # 'cuda', 'cpu' or a `torch.device` (default: CUDA if present)
+    device=None,       # 'cuda', 'cpu' or a `torch.device` (default: the device `dls` serves its batches on)
     fp16:bool=None,    # True: fp16 with loss scaling; False: fp32 (default: on a GPU, the format `precision` names for it; fp32 on a CPU)
     loss_func=None,    # default: `CrossEntropyLossFlat()`
     metrics=None,      # default: accuracy, and top-5 accuracy when there are more than 5 classes
     **kwargs,          # passed on to `Learner`, e.g. `cbs`
 ) -> Learner:
     "A `Learner` set up as in the chapter: cross-entropy, accuracy, mixed precision on a GPU (bf16 where it is native, else fp16)"
-    dev = pick_device(device)
+    dev = torch.device(dls.device) if device is None and dls.device is not None else pick_device(device)
     if fp16 and dev.type != 'cuda': raise ValueError("fp16=True needs a CUDA device: fastai's mixed precision uses CUDA autocast. Leave fp16 unset on a CPU.")
     dls.to(dev)
     learn = Learner(dls, model.to(dev), loss_func=ifnone(loss_func, CrossEntropyLossFlat()),
@@ -117,9 +117,9 @@ def estimate_seconds(
     step = (cb.times[-1] - cb.times[0]) / (len(cb.times) - 1)
     return epochs * step * (len(learn.dls.train) + VALID_SHARE * len(learn.dls.valid))
 
-def say_estimate(seconds:float, what:str, device=None) -> str:
-    "Print (and return) one line: about how long `what` will take on this machine, named with its processor class or GPU and its precision"
-    dev = pick_device(device, quiet=True)
+def say_estimate(seconds:float, what:str, device:torch.device) -> str:
+    "Print (and return) one line: about how long `what` takes on `device`, named with its processor class or GPU, and its precision"
+    dev = torch.device(device)
     where = f"this GPU ({torch.cuda.get_device_name(dev)}, {precision(dev)})" if dev.type == 'cuda' else f"this CPU ({cpu_class()}, {precision(dev)})"
     if not seconds >= 60: t = 'under a minute'           # NaN too: no estimate to give
     elif seconds < 5400: t = 'about a minute' if round(seconds / 60) == 1 else f"about {round(seconds / 60)} minutes"

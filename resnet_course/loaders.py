@@ -11,8 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.vision.all import *
+from dataclasses import replace
 from .machine import pick_device
-from .settings import RunSettings, FAST_AUGS, default_aug
+from .settings import RunSettings, FAST_AUGS, Run, resolve
 from .data import *
 from .cache import *
 
@@ -122,25 +123,24 @@ def listed_items(
 
 # %% ../nbs/58_loaders.ipynb #189907b5
 def fast_data_for(
-    s:RunSettings,         # the run's settings: source, sizes, batch size, sample, seed
-    device=None,           # where batches are served and augmented (default: `pick_device()`)
+    run:Run,               # the resolved run (see `resolve`): source, sizes, batch size, sample, seed, augmentation, device
     num_workers:int=None,  # decoding workers while a cache is built (default: one per core)
-    aug:str=None,          # 'fastai' or 'crop' (default: 'fastai' on a GPU, 'crop' on a CPU)
     cache=None,            # folder for the caches (default: see `cache_dir`)
     pool:str=None,         # worker pool for a build (see `pool_kind`)
 ) -> DataLoaders:
-    "The chapter's `DataLoaders` for `s`, served from a memory-mapped uint8 cache and augmented on `device`"
-    s, dev = s.as_run(), pick_device(device)
+    "The chapter's `DataLoaders` for the fast-path `run`, served from a memory-mapped uint8 cache and augmented on its device"
+    s, dev = run.settings, run.device
+    if not s.fast: raise ValueError("fast_data_for serves a fast-path run: make its settings with fast=True")
     path = dataset_path(s.source)
     train, valid = listed_items(path, s.sample)
     check_batches(len(train), len(valid), s.bs)
     vocab = CategoryMap(train.map(readable_label), sort=True)
-    aug = ifnone(aug, default_aug(dev))
+    aug = s.aug
     tfms = fast_batch_tfms(aug, s.size)
     dss = [cached_datasets(image_cache(f, path, split, s.presize, cache, num_workers, pool), vocab, i)
            for i, (f, split) in enumerate(((train, 'train'), (valid, 'val')))]
     set_seed(s.seed)
-    dls = DataLoaders(*[CachedDL(ds, bs=s.bs, shuffle=i == 0, drop_last=i == 0, num_workers=0, after_batch=tfms, device=dev)
-                        for i, ds in enumerate(dss)], path=path, device=dev)
+    dls = DataLoaders(*[CachedDL(ds, bs=s.bs, shuffle=i == 0, drop_last=i == 0, num_workers=0, after_batch=tfms,
+                                 device=dev) for i, ds in enumerate(dss)], path=path, device=dev)
     dls.aug = aug                                        # recorded with the results of a run
     return dls

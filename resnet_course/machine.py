@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['SUPPORTED_DEVICES', 'NOT_RECORDED', 'BF16_CAPABILITY', 'notice', 'pick_device', 'cpu_name', 'cpu_bf16', 'cpu_class',
-           'isa_caps', 'cpu_facts', 'hardware', 'versions', 'provenance', 'measured_on', 'recorded_machine',
-           'machine_words', 'MachineLoad', 'free_memory', 'precision', 'synchronize']
+__all__ = ['SUPPORTED_DEVICES', 'NOT_RECORDED', 'BF16_CAPABILITY', 'notice', 'pick_device', 'found_device', 'cpu_name',
+           'cpu_bf16', 'cpu_class', 'isa_caps', 'cpu_facts', 'hardware', 'versions', 'provenance', 'measured_on',
+           'recorded_machine', 'machine_words', 'MachineLoad', 'free_memory', 'precision', 'synchronize']
 
 # %% ../nbs/50_machine.ipynb #3908aecc
 _noticed = set()
@@ -47,6 +47,10 @@ def pick_device(
     if not quiet: notice(f"Notice: {why}: training on the CPU instead. That is fine for the sample; full runs take hours on a CPU.",
                          key='no-cuda' if want is None else None)
     return torch.device('cpu')
+
+def found_device(device=None) -> torch.device:
+    "`device`, already found by `pick_device`, as a `torch.device`; none: the one `pick_device` chooses, without a notice"
+    return torch.device(device) if device is not None else pick_device(quiet=True)
 
 # %% ../nbs/50_machine.ipynb #cpu-facts
 _NO_BF16_ISAS = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}   # oneDNN's caps below AVX512_CORE_BF16
@@ -93,7 +97,7 @@ def hardware(
     device=None,   # the device the work ran on (default: the one `pick_device` chooses)
 ) -> str:
     "The device `device` in words: the GPU's name, compute capability and CUDA version, or the processor, its instruction set, native bf16 or not, cores and threads"
-    dev = pick_device(device, quiet=True)
+    dev = found_device(device)
     if dev.type == 'cuda':
         return f"{torch.cuda.get_device_name(dev)} (compute capability {'.'.join(map(str, torch.cuda.get_device_capability(dev)))}, CUDA {torch.version.cuda})"
     f = cpu_facts()
@@ -111,7 +115,7 @@ def provenance(
 ) -> dict:
     "Where and when a result is measured: the hardware in words and as facts (`machine`), the library versions and today's date, as a record stores them"
     from datetime import date
-    dev = pick_device(device, quiet=True)
+    dev = found_device(device)
     machine = ({'gpu': torch.cuda.get_device_name(dev), 'compute capability': '.'.join(map(str, torch.cuda.get_device_capability(dev)))}
                if dev.type == 'cuda' else cpu_facts())
     return dict(hardware=hardware(device), machine=machine, versions=versions(), date=date.today().isoformat())
@@ -179,7 +183,7 @@ class MachineLoad:
 # %% ../nbs/50_machine.ipynb #d7e33dab
 def free_memory(device=None) -> int:
     "Bytes of memory still free on `device` (default: the device `pick_device` chooses)"
-    dev = pick_device(device)
+    dev = found_device(device)
     if dev.type == 'cuda': return torch.cuda.mem_get_info(dev)[0]
     try:
         import psutil
@@ -193,7 +197,7 @@ def precision(
     device=None,   # the device training runs on (default: the one `pick_device` chooses)
 ) -> str:
     "The float format mixed-precision training uses on `device`: 'bf16' from compute capability 8.0 up, 'fp16' (with loss scaling) on older GPUs; on a CPU, 'bf16' where it is native (`cpu_bf16`), else 'fp32'"
-    dev = pick_device(device, quiet=True)
+    dev = found_device(device)
     if dev.type != 'cuda': return 'bf16' if cpu_bf16() else 'fp32'
     return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'
 

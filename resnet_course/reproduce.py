@@ -52,10 +52,11 @@ def check_out(
     if (out/'runs').exists() and not (out/'runs').is_dir():
         raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. Move the file away, or give another --out.")
 
-def check_memory(name:str, s:RunSettings, n_out:int, device):
-    "Refuse settings whose training step cannot fit in the device's free memory, at the precision it trains in there; say so when it may not fit"
-    act_bytes = 2 if pick_device(device, quiet=True).type == 'cuda' or s.bf16 else 4   # mixed precision (a GPU's, or bf16 on a CPU) keeps 16-bit activations
-    make, free, where = CHAPTER_MODELS[name].make, free_memory(device), pick_device(device, quiet=True)
+def check_memory(name:str, run:Run, n_out:int):
+    "Refuse a run whose training step cannot fit in its device's free memory, at the precision it trains in; warn if it may not"
+    s, where = run.settings, run.device
+    act_bytes = 2 if where.type == 'cuda' or s.bf16 else 4   # mixed precision (a GPU's, or bf16 on a CPU): 16-bit activations
+    make, free = CHAPTER_MODELS[name].make, free_memory(where)
     least = least_training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)   # no margin over it: nothing smaller can train
     if least > free:
         raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs at least {least / 2**30:.1f} GiB for one training step, "
@@ -74,13 +75,12 @@ def check_cache_folder(source):
         raise ValueError(f"Cannot make the fast data path's image cache folder {folder} ({e.strerror or e}). "
                          f"Set {CACHE_ENV} to a folder you can write to (e.g. {CACHE_ENV}=/tmp/resnet-course-cache).") from None
 
-def preflight(jobs:list, out:Path, device=None):
-    "Check the device, `out`, each job's data and its memory needs, in seconds; raise on the first problem"
-    pick_device(device)
+def preflight(jobs:list, out:Path):
+    "Check `out`, and each job's (name, resolved run) data and memory needs, in seconds; raise on the first problem"
     check_out(out)
     seen, params = {}, []
-    for name, s in jobs:
-        s = s.as_run()
+    for name, run in jobs:
+        s = run.settings
         if (s.source, s.sample) not in seen: seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
         if s.fast: check_cache_folder(s.source)
         train, valid = seen[(s.source, s.sample)]
@@ -89,7 +89,7 @@ def preflight(jobs:list, out:Path, device=None):
             if s.world_size == 1: raise
             raise ValueError(f"{e} (Each of the {s.world_size} processes trains on 1/{s.world_size} of the {len(train)} training images.)") from None
         n_out = len(set(map(parent_label, train)))
-        check_memory(name, s, n_out, device)
+        check_memory(name, run, n_out)
         params.append(sum(p.numel() for p in CHAPTER_MODELS[name].make(n_out).parameters()))
     check_out(out, MIN_FREE + 4 * sum(params) + 16 * max(params))   # fp32 weights of every model; progress (weights, Adam's two moments) and its temporary copy for one
 
@@ -101,11 +101,13 @@ def notebook_learner(
     device=None,    # 'cuda' or 'cpu' (default: CUDA if present)
 ) -> Learner:
     "The learner a chapter notebook trains model `name` with, in `mode`'s settings (kept in `learn.settings`), after a line saying what they are"
-    s = mode_settings(name, mode or train_mode(device)).as_run()
-    learn = chapter_learner(name, s, device=device, make=make)
+    dev = pick_device(device)                   # resolved here, once: what follows only reads `run`
+    run = resolve(mode_settings(name, mode or train_mode(dev)), dev)
+    learn, s = chapter_learner(name, run, make=make), run.settings
     learn.settings = s
     print(describe_run(name, s))
-    if not s.sample: say_estimate(estimate_seconds(learn, s.epochs), f"Training it for {s.epochs} epoch{'s' if s.epochs > 1 else ''}", device)
+    if not s.sample:
+        say_estimate(estimate_seconds(learn, s.epochs), f"Training it for {s.epochs} epoch{'s' if s.epochs > 1 else ''}", dev)
     return learn
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
@@ -146,11 +148,12 @@ class SaveProgress(Callback):
         rows = (self.history or self.learn.epoch_history).rows        # the fit's own `EpochHistory` (as `train_run` adds it) unless given
         self.run.save_progress(self.learn, self.epoch + 1, rows)
 
-def train(learn:Learner, s:RunSettings, run:RunFolder, start_epoch:int=0, history:list=None, device=None) -> dict:
-    "Train `learn` as `s` says, from `start_epoch`, on every process of the run, saving progress each epoch; `train_run`'s record"
+def train(learn:Learner, run:Run, folder:RunFolder, start_epoch:int=0, history:list=None) -> dict:
+    "Train `learn` as `run` says from `start_epoch`, on every process, saving progress each epoch; `train_run`'s record"
+    s = run.settings
     set_seed(s.seed + start_epoch)
-    return train_run(learn, s.epochs, scaled_lr(s.lr, s.world_size), cbs=[SaveProgress(run)], start_epoch=start_epoch, history=history,
-                     context=distributed(learn, pick_device(device)))
+    return train_run(learn, s.epochs, scaled_lr(s.lr, s.world_size), cbs=[SaveProgress(folder)], start_epoch=start_epoch,
+                     history=history, context=distributed(learn, run.device))
 
 # %% ../nbs/32_reproduce.ipynb #02cb10d9
 def find_lr(learn:Learner, run:RunFolder) -> float:
@@ -197,12 +200,12 @@ def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
         atomic_write(run.confusion, json.dumps(out, indent=1))
         return out
 
-def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
+def interpret_finished(name:str, run:RunFolder, device:torch.device) -> dict|None:
     "Save the interpretation of a finished full-data run whose weights are kept but whose interpretation is missing"
     if run.confusion.exists() or not run.weights.exists(): return None
     rec = run.finished()
     if rec is None or rec['settings']['sample'] or not is_main(): return None
-    learn = chapter_learner(name, RunSettings(**rec['settings']), run, device)
+    learn = chapter_learner(name, run_on(RunSettings(**rec['settings']), device), run)   # the stored run, on this device
     if run.finished(learn.model) is None: return None            # loads the weights; ones that fail their hash or do not load are moved aside
     print(f"{name}: saving the confusion matrix and top losses of {run.path}")
     return save_interpretation(learn, run)
@@ -210,14 +213,13 @@ def interpret_finished(name:str, run:RunFolder, device=None) -> dict|None:
 # %% ../nbs/32_reproduce.ipynb #974d9ce5
 def train_chapter_model(
     name:str,            # key of `CHAPTER_MODELS`
-    s:RunSettings,       # the run's settings
+    job:Run,             # the resolved run (see `resolve`): its settings and device
     out:Path,            # results folder
-    device=None,         # passed to `get_learner`
     cbs=None,            # extra callbacks for training
     lr_find:bool=False,  # run the learning-rate finder first, and save its plot
 ) -> dict:
-    "Train chapter model `name` with settings `s` into `out`, or reuse its finished run; return its results row"
-    s = s.as_run()
+    "Train chapter model `name` as `job` says into `out`, or reuse its finished run; return its results row"
+    s, device = job.settings, job.device
     run = RunFolder(out, name, s)
     rec = main_first(run.finished)
     if rec is not None and run.weights.exists(): rec = main_first(run.finished, CHAPTER_MODELS[name].make(rec['n_out']))   # check the weights load
@@ -227,14 +229,14 @@ def train_chapter_model(
         return rec['row']
     if is_main() and run.weights.exists():   # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
         move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
-    learn = chapter_learner(name, s, run, device)  # the caller's callbacks join after the estimate: its few timed steps are no fit of theirs
+    learn = chapter_learner(name, job, run)  # the caller's callbacks join after the estimate: its timed steps are no fit of theirs
     start, history = resume(learn, run)
     if s.world_size == 1 and not s.sample:        # before the wait, how long it will be (not under torchrun: a fit on one rank alone would
         say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)   # meet the others' collectives)
     if cbs: learn.add_cbs(cbs)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
     if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
-    trained = train(learn, s, run, start, history, device)
+    trained = train(learn, job, run, start, history)
     if not is_main(): return None
     rec = record(run, learn, name, s, trained, extra)
     if not s.sample: save_interpretation(learn, run)
@@ -302,25 +304,26 @@ def reproduce(
     mode = 'sample' if sample else ifnone(mode, 'full')
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
     out = Path(out) if out is not None else default_out(mode)
-    init_distributed(pick_device(device))
-    aug = default_aug(pick_device(device)) if fast else None    # the chapter's augmentation where it is cheap
-    jobs = [(n, mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, aug, lr)) for n in names]
-    preflight(jobs, out, device)
+    dev = pick_device(device)            # resolved here, once: every layer below reads its run
+    init_distributed(dev)
+    jobs = [(n, resolve(mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, None, lr), dev))
+            for n in names]              # on the fast path, `resolve` picks the augmentation: the chapter's where it is cheap
+    preflight(jobs, out)
     seconds = {}
     with folder_lock(out) if is_main() else nullcontext():
         if is_main(): remove_stale_temps(out)
-        for i, (name, s) in enumerate(jobs):
-            t = time.perf_counter()
-            r = s.as_run()
-            if is_main(): print(f"[{i+1}/{len(jobs)}] {name}: {r.epochs} epoch(s) at {r.size} px, batch size {r.bs}" + (' on the sample' if s.sample else '')
-                                + (' from the fast data path' if s.fast else '') + (f' per process, {r.world_size} processes' if r.world_size > 1 else '')
+        for i, (name, job) in enumerate(jobs):
+            t, s = time.perf_counter(), job.settings
+            if is_main(): print(f"[{i+1}/{len(jobs)}] {name}: {s.epochs} epoch(s) at {s.size} px, batch size {s.bs}"
+                                + (' on the sample' if s.sample else '') + (' from the fast data path' if s.fast else '')
+                                + (f' per process, {s.world_size} processes' if s.world_size > 1 else '')
                                 + (' (reduced)' if recipe_label(name, s) == 'reduced' else ''))
-            train_chapter_model(name, s, out, device, cbs, lr_find)
+            train_chapter_model(name, job, out, cbs, lr_find)
             if is_main(): df = rebuild_results(out, order=list(CHAPTER_MODELS)); seconds[name] = time.perf_counter() - t
-        if is_main(): log_timing(out, mode, seconds, device)
+        if is_main(): log_timing(out, mode, seconds, dev)
         barrier()
     if not is_main(): return None
-    print_summary(df[df.run.isin([s.key for _, s in jobs])], out, mode)
+    print_summary(df[df.run.isin([job.settings.key for _, job in jobs])], out, mode)
     return df
 
 # %% ../nbs/32_reproduce.ipynb #d676c37a

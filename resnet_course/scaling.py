@@ -104,21 +104,25 @@ def course_command(
     args:list,          # the command and its options, e.g. `['reproduce', '--quick']`
     processes:int=1,    # processes to launch with torchrun (1: none)
 ) -> list:
-    "`resnet-course ARGS` as a command line, under torchrun with `processes` processes if more than one: through this interpreter's `-m`, which needs no script beside it"
+    """`resnet-course ARGS` as a command line, through this interpreter's `-m` (which needs no script beside it); under
+    torchrun if `processes` is more than one, on a free port of its own (`--standalone`), so that launches side by side never meet"""
     cmd = [sys.executable, '-m', 'resnet_course', *map(str, args)]
-    return cmd if processes == 1 else [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(processes), *cmd[1:]]
+    if processes == 1: return cmd
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(processes), *cmd[1:]]
 
 def compare_world_sizes(args:list, out:Path, sizes=(1, 2)) -> pd.DataFrame:
-    "Run `resnet-course ARGS` as 1 process and under torchrun with each of `sizes`, into `out`; seconds per epoch and their ratio"
+    "Run `resnet-course ARGS` as 1 process and under torchrun with each of `sizes`, into `out`; seconds per epoch, their ratio"
     import json, subprocess
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'IN_TEST')}
     rows = []
     for n in sizes:
         folder = Path(out)/f'{n}-process'
-        r = subprocess.run(course_command([*args, '--out', folder], n), env=env, capture_output=True, text=True)
-        if r.returncode: raise RuntimeError(f"{' '.join(course_command([*args, '--out', folder], n))} failed:\n{(r.stdout + r.stderr)[-2000:]}")
-        rec = json.loads(next(folder.glob('runs/*/record.json')).read_text())
-        rows.append({'processes': n, 'batch per process': rec['row']['bs'], 's/epoch': rec['row']['s/epoch'], 'top-1 %': rec['row']['top-1 %']})
+        cmd = course_command([*args, '--out', folder], n)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode: raise RuntimeError(f"{' '.join(cmd)} failed:\n{(r.stdout + r.stderr)[-2000:]}")
+        row = json.loads(next(folder.glob('runs/*/record.json')).read_text())['row']
+        rows.append({'processes': n, 'batch per process': row['bs'], 's/epoch': row['s/epoch'], 'top-1 %': row['top-1 %']})
     df = pd.DataFrame(rows)
     df['time vs 1 process'] = (df['s/epoch'] / df['s/epoch'].iloc[0]).round(2)
     return df
+

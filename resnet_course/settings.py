@@ -15,7 +15,8 @@ from .machine import notice, cpu_bf16, pick_device
 
 # %% auto #0
 __all__ = ['SAMPLE', 'SAMPLE_ENV', 'MODE_ENV', 'MODES', 'REDUCED', 'MAX_SIZE', 'MAX_EPOCHS', 'MAX_SEED', 'FAST_AUGS', 'Sample',
-           'Reduced', 'run_by_nbdev', 'train_mode', 'sample_mode', 'RunSettings', 'default_aug', 'n_epochs']
+           'Reduced', 'run_by_nbdev', 'train_mode', 'sample_mode', 'RunSettings', 'default_aug', 'Run', 'run_on',
+           'resolve', 'n_epochs']
 
 # %% ../nbs/52_settings.ipynb #7088b7ea
 @dataclass(frozen=True)
@@ -141,6 +142,34 @@ class RunSettings:
 def default_aug(device) -> str:
     "The fast path's augmentation where none is asked for: `'fastai'` (the chapter's) on a GPU, `'crop'` elsewhere"
     return 'fastai' if torch.device(device).type == 'cuda' else 'crop'
+
+# %% ../nbs/52_settings.ipynb #run-code
+@dataclass(frozen=True)
+class Run:
+    "One training run, resolved once (by `resolve`): its settings as run, and its device; the layers below only read it"
+    settings:RunSettings   # as run: capped on the sample; on the fast path, its augmentation chosen
+    device:torch.device    # where it trains
+
+    def __post_init__(self):
+        if not isinstance(self.settings, RunSettings) or not isinstance(self.device, torch.device):
+            raise TypeError(f"A Run holds RunSettings and a torch.device, not {type(self.settings).__name__} and "
+                            f"{type(self.device).__name__}: make it with resolve(settings, device)")
+        if self.settings != self.settings.as_run() or (self.settings.fast and self.settings.aug is None):
+            raise ValueError("These settings are not resolved (the sample's caps or the fast path's augmentation are missing): "
+                             "make the run with resolve(settings, device)")
+
+def run_on(s:RunSettings, device:torch.device) -> Run:
+    "The run `s` asks for on `device`, a device already found: with the sample's caps and the fast path's augmentation"
+    s = s.as_run()
+    return Run(replace(s, aug=s.aug or default_aug(device)) if s.fast else s, device)
+
+def resolve(
+    s:RunSettings,   # what the run asks for
+    device=None,     # 'cuda', 'cpu' or a `torch.device` (default: CUDA if present)
+) -> Run:
+    "The run `s` asks for, on the device `pick_device` finds: the door's one call; a run made from it uses `run_on`"
+    return run_on(s, pick_device(device))
+
 
 # %% ../nbs/52_settings.ipynb #03d990c1
 def n_epochs(

@@ -61,9 +61,10 @@ class Context:
     def fast_dls(self, aug:str=None):
         "The fast path's loaders on the tiny folder, 72-px cache, 64-px crops, batches of 8, augmentation `aug` (default: the device's)"
         if aug not in self._fast:
-            from resnet_course.settings import RunSettings
+            from resnet_course.settings import RunSettings, run_on
             from resnet_course.loaders import fast_data_for
-            self._fast[aug] = fast_data_for(RunSettings(source=str(self.folder()), presize=72, size=64, bs=8, fast=True), self.dev, aug=aug, cache=self.work/'cache')
+            s = RunSettings(source=str(self.folder()), presize=72, size=64, bs=8, fast=True, aug=aug)
+            self._fast[aug] = fast_data_for(run_on(s, self.dev), cache=self.work/'cache')
         return self._fast[aug]
 
 def amp_mode(learn) -> str:
@@ -162,11 +163,11 @@ def _(ctx):
 def _(ctx):
     "Batches made by 2 worker processes, each of them: the same validation batches as without workers, on the device"
     import multiprocessing as mp, torch
-    from resnet_course.settings import RunSettings
+    from resnet_course.settings import RunSettings, run_on
     from resnet_course.data import data_for
-    s = RunSettings(source=str(ctx.folder()), presize=72, size=64, bs=4)
-    dl = data_for(s, num_workers=2, device=ctx.dev).valid
-    ref = data_for(s, num_workers=0, device=ctx.dev).valid
+    run = run_on(RunSettings(source=str(ctx.folder()), presize=72, size=64, bs=4), ctx.dev)
+    dl = data_for(run, num_workers=2).valid
+    ref = data_for(run, num_workers=0).valid
     made = mp.get_context('fork').Value('i', 0)
     create = dl.create_batch
     def counted(b):
@@ -301,8 +302,9 @@ def _(ctx):
     out = ctx.work/'torchrun'
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'IN_TEST', 'RESNET_COURSE_SAMPLE')}
     env['PYTHONPATH'] = os.pathsep.join(p for p in (env.get('PYTHONPATH'), str(ROOT)) if p)
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '-m', 'resnet_course', 'reproduce', '--quick',
-                        '--models', 'fcn', '--device', 'cpu', '--out', str(out)], env=env, capture_output=True, text=True, timeout=900)
+    from resnet_course.scaling import course_command   # torchrun on a free port of its own (`--standalone`)
+    cmd = course_command(['reproduce', '--quick', '--models', 'fcn', '--device', 'cpu', '--out', out], processes=2)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     expect(r.returncode == 0, f'torchrun exited with {r.returncode}: {(r.stdout + r.stderr)[-1500:]}')
     recs = [json.loads(p.read_text()) for p in out.glob('runs/*/record.json')]
     expect(len(recs) == 1 and recs[0]['settings']['world_size'] == 2, f"records: {[r_['settings'].get('world_size') for r_ in recs]} (one, of world size 2, expected)")

@@ -1,8 +1,7 @@
 """Run the whole test suite and print one closing line `N passed, N failed`.
 
 Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/ (two workers; the tests of the files that share a
-costly fixture stay on one worker, and so do all torchrun launches, see conftest.scope_of: the fixture is built once, and no two
-launches meet on torchrun's port).
+costly fixture stay on one worker, see conftest.scope_of, so that the fixture is built once).
 Each notebook counts as one test, each pytest test as one.
 """
 import os, re, subprocess, sys, time

@@ -35,7 +35,7 @@ if __name__ == '__main__':
     torch.set_num_threads(1)
     started, dls, runs = time.time(), reduced_dls(), []
     for seed in SEEDS:
-        c = degradation_curves(dls, depths=(20, 56), epochs=EPOCHS, kinds=('residual', 'residual, zero-init'), seed=seed, device='cpu')
+        c = degradation_curves(dls, depths=(20, 56), epochs=EPOCHS, kinds=('residual', 'residual, zero-init'), seed=seed)
         runs.append(c.assign(seed=seed)); print(f'seed {seed} done after {(time.time() - started) / 60:.1f} min', flush=True)
         atomic_write(out/'seeds.csv', pd.concat(runs).to_csv(index=False))
     atomic_write(out/'seeds.json', json.dumps({

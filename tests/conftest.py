@@ -62,16 +62,13 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)   # stable: the order within each rank stays as collected
 
 # Files whose tests share a fixture that is costly to build (a site, a torchrun launch) go to one pytest-xdist worker whole, so
-# that the fixture is built once; every other test is handed out on its own. Every test that launches torchrun goes to that
-# one worker too: two launches at once would meet on torchrun's default port, and one of them would wait for ever. This hook
-# replaces the scheduler that `--dist` names (scripts/run_tests.py passes `--dist load`). pytest-xdist's `xdist_group` mark
-# does the same only under `--dist loadgroup`.
+# that the fixture is built once; every other test is handed out on its own. Torchrun launches may run side by side: each one
+# takes a free port of its own (`--standalone`, see test_harness). This hook replaces the scheduler that `--dist` names
+# (scripts/run_tests.py passes `--dist load`). pytest-xdist's `xdist_group` mark does the same only under `--dist loadgroup`.
 SHARED_FIXTURE_FILES = ('test_scaling.py', 'test_site.py')
-TORCHRUN_TESTS = ('tests/test_scaling.py', 'tests/test_gpu_smoke.py::test_the_torchrun_check_fails_when_the_processes_do_not_train_together')
 
 def scope_of(nodeid:str) -> str:
-    "The unit of tests one worker takes whole: every torchrun launch together, a shared-fixture file, or the test alone"
-    if nodeid.startswith(TORCHRUN_TESTS): return 'torchrun launches'
+    "The unit of tests one worker takes whole: a shared-fixture file, or the test alone"
     file = nodeid.split('::', 1)[0]
     return file if Path(file).name in SHARED_FIXTURE_FILES else nodeid
 

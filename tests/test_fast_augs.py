@@ -27,11 +27,11 @@ import resnet_course.settings as settings
 settings.default_aug = lambda device: {aug!r}          # before any notebook or module imports it
 from nbdev.config import get_config
 from nbdev.test import test_nb
-from resnet_course.settings import RunSettings
+from resnet_course.settings import RunSettings, resolve
 from resnet_course.loaders import fast_data_for
 cfg = get_config()
 flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags or [])
-swapped = fast_data_for(RunSettings(sample=True), 'cpu').aug      # what the package's own code now picks
+swapped = fast_data_for(resolve(RunSettings(sample=True, fast=True), 'cpu')).aug   # what the package's own code now picks
 passed = {{nb: test_nb(nb, skip_flags=flags, basepath=cfg.config_path)[0] for nb in {paths!r}}}
 print('RESULT', json.dumps({{'swapped': swapped, 'passed': passed}}))
 '''

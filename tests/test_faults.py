@@ -889,8 +889,9 @@ def test_batch_larger_than_one_process_share(w, d):
         from pathlib import Path
         from resnet_course.chapter import chapter_settings
         from resnet_course.reproduce import preflight
+        from resnet_course.settings import resolve
         s = chapter_settings('fcn', size=32, bs=16, epochs=1, source={str(w.small3)!r}, world_size=2)   # 24 images: 12 per process
-        try: preflight([('fcn', s)], Path({str(d/'out')!r}), device='cpu'); print('PASSED')
+        try: preflight([('fcn', resolve(s, 'cpu'))], Path({str(d/'out')!r})); print('PASSED')
         except ValueError as e: print('REFUSED', e)'''))
     assert 'REFUSED' in r.stdout and '--bs' in r.stdout and number(12).search(r.stdout), f'the preflight let a batch larger than a process share through:{r}'
 

@@ -98,10 +98,14 @@ def test_dataloader_workers_are_children_of_the_command(runner):
     pid, parent = map(int, r.stdout.split()[1::3])
     assert pid == parent, r
 
-def test_torchrun_launches_go_to_one_worker():
-    "Two torchrun launches at once would meet on its default port: every test that launches one is in the same scheduling unit"
-    from conftest import scope_of
-    smoke = 'tests/test_gpu_smoke.py::test_the_torchrun_check_fails_when_the_processes_do_not_train_together'
-    assert scope_of(smoke) == scope_of('tests/test_scaling.py::test_killed_rank_stops_the_launcher_and_the_rerun_resumes')
-    assert scope_of('tests/test_gpu_smoke.py::test_gpu_smoke_passes_here') not in (scope_of(smoke), 'tests/test_gpu_smoke.py')
+def test_every_torchrun_launch_takes_a_port_of_its_own():
+    """Torchrun launches run side by side on the two pytest workers: each launch the course, the tests and the scripts make
+    takes a free port (`--standalone`), not torchrun's default one, where a second launch would wait for ever"""
+    from conftest import ROOT, scope_of
+    from resnet_course.scaling import course_command
+    assert '--standalone' in course_command(['reproduce'], processes=2)
+    lines = [(f.name, l.strip()) for f in [*(ROOT/'tests').glob('*.py'), *(ROOT/'scripts').glob('*.py')]
+             if f.name != Path(__file__).name for l in f.read_text().splitlines() if "'--nproc_per_node'" in l]
+    assert lines and all("'--standalone'" in l for _, l in lines), [x for x in lines if "'--standalone'" not in x[1]]
     assert scope_of('tests/test_site.py::test_pages_in_browser') == 'tests/test_site.py'
+    assert scope_of('tests/test_gpu_smoke.py::test_gpu_smoke_passes_here') == 'tests/test_gpu_smoke.py::test_gpu_smoke_passes_here'

@@ -3,7 +3,7 @@ sampler asked for, and the vectorised crop cuts exactly the squares it reports."
 import numpy as np, pytest, torch
 import resnet_course  # noqa: F401
 from fastai.vision.all import Pipeline, TensorImage, set_seed
-from resnet_course.settings import RunSettings
+from resnet_course.settings import RunSettings, resolve
 from resnet_course.data import image_files, readable_label
 from resnet_course.cache import presized
 from resnet_course.loaders import RandomCropFlip, fast_data_for
@@ -11,7 +11,8 @@ from resnet_course.loaders import RandomCropFlip, fast_data_for
 @pytest.fixture
 def fast(small_dataset, tmp_path):
     "The fast path's loaders on a 3-class folder of real images, 32 px, batches of 8"
-    return fast_data_for(RunSettings(source=str(small_dataset), presize=32, size=32, bs=8), 'cpu', cache=tmp_path/'cache', pool='serial')
+    s = RunSettings(source=str(small_dataset), presize=32, size=32, bs=8, fast=True)
+    return fast_data_for(resolve(s, 'cpu'), cache=tmp_path/'cache', pool='serial')
 
 def raw(dl): return dl.new(after_batch=Pipeline([]))     # uint8 batches as cut from the cache, before augmentation
 

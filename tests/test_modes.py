@@ -114,7 +114,7 @@ def test_a_notebook_training_cell_gets_the_settings_of_its_mode(machine_with, mo
     "What `notebook_learner` hands to the learner builder (replaced by a recorder: a reduced run is trained for real above), and what it prints"
     machine_with(cuda, **env)
     got = {}
-    monkeypatch.setattr(rp, 'chapter_learner', lambda name, s, run=None, device=None, cbs=None, make=None: got.update(s=s, make=make) or type('L', (), {})())
+    monkeypatch.setattr(rp, 'chapter_learner', lambda name, run, folder=None, cbs=None, make=None: got.update(s=run.settings, make=make) or type('L', (), {})())
     monkeypatch.setattr(rp, 'estimate_seconds', lambda learn, epochs, batches=3: got.update(estimated=epochs) or 150.)
     learn = rp.notebook_learner('resnet50', CHAPTER_MODELS['resnet18'].make)
     assert got['s'] == mode_settings('resnet50', mode).as_run() == learn.settings and got['make'] is CHAPTER_MODELS['resnet18'].make

@@ -57,15 +57,16 @@ def test_reuse_keeps_stored_settings_over_defaults(tmp_path):
 def test_resume_puts_back_the_optimiser_state(tmp_path):
     "After `resume`, the optimiser holds the state saved after the last finished epoch, on its parameters, not a fresh one"
     from resnet_course.chapter import chapter_settings, chapter_learner
+    from resnet_course.settings import resolve
     from resnet_course.reproduce import resume, SaveProgress
     from resnet_course.records import RunFolder
     from resnet_course.learner import EpochHistory
     s = replace(chapter_settings('fcn', sample=True), epochs=1).as_run()
     run = RunFolder(tmp_path, 'fcn', s)
-    learn, hist = chapter_learner('fcn', s, run, 'cpu'), EpochHistory()
+    learn, hist = chapter_learner('fcn', resolve(s, 'cpu'), run), EpochHistory()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, cbs=[hist, SaveProgress(run, hist)])
     saved = learn.opt.state_dict()['state']
-    again = chapter_learner('fcn', s, run, 'cpu')
+    again = chapter_learner('fcn', resolve(s, 'cpu'), run)
     assert resume(again, run)[0] == 1
     got = again.opt.state_dict()['state']
     tensors = lambda st: [(i, k, v) for i, d in enumerate(st) for k, v in d.items() if isinstance(v, torch.Tensor)]   # fastai: one dict per parameter
@@ -95,3 +96,24 @@ def test_a_callers_callback_sees_only_the_real_fit(small_dataset, tmp_path):
     cb = CountFits()
     reproduce('fcn', epochs=1, size=32, bs=8, source=str(small_dataset), out=tmp_path/'out', device='cpu', cbs=[cb])
     assert cb.fits == 1, f'the callback saw {cb.fits} training phases for one epoch'
+
+def test_from_the_command_line_the_device_is_found_once_and_each_run_resolved_once(tmp_path, monkeypatch):
+    """`resnet-course reproduce`'s command, followed down to the training loop: `pick_device` runs once, at the door, and
+    each model's run is resolved once (`run_on`, which caps the sample's batch size); every layer below reads that `Run`"""
+    import importlib, pkgutil, resnet_course
+    from resnet_course import machine, settings
+    calls = {'pick_device': [], 'run_on': []}
+    def counting(name, f):
+        def wrapped(*a, **k): calls[name].append(a); return f(*a, **k)
+        return wrapped
+    for name, real in (('pick_device', machine.pick_device), ('run_on', settings.run_on)):
+        spy = counting(name, real)
+        for m in pkgutil.iter_modules(resnet_course.__path__):   # every module that holds the name, as `from .machine import *` gives it
+            mod = importlib.import_module(f'resnet_course.{m.name}')
+            if getattr(mod, name, None) is real: monkeypatch.setattr(mod, name, spy)
+    from resnet_course.cli import COMMANDS
+    COMMANDS['reproduce'](models='fcn,resblock', quick=True, device='cpu', out=str(tmp_path))
+    assert len(calls['pick_device']) == 1, calls['pick_device']
+    assert len(calls['run_on']) == 2 and all(s.bs == 128 for s, _ in calls['run_on']), calls['run_on']   # asked: 128; run: 32
+    recs = [json.loads(p.read_text()) for p in tmp_path.glob('runs/*/record.json')]
+    assert len(recs) == 2 and all(r['settings']['bs'] == 32 for r in recs), [r['settings']['bs'] for r in recs]

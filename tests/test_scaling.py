@@ -10,8 +10,8 @@ DEVICE = 'cpu'
 AUG = 'fastai' if DEVICE == 'cuda' else 'crop'   # the fast path's augmentation on that device
 
 def launch(args, env, **kw):
-    "torchrun with 2 processes running `resnet-course ARGS`"
-    return subprocess.Popen([TORCHRUN, '--nproc_per_node', '2', '--no-python', CLI, *args], env=env, cwd=ROOT,
+    "torchrun with 2 processes running `resnet-course ARGS`, on a free port of its own (other tests may launch at the same time)"
+    return subprocess.Popen([TORCHRUN, '--standalone', '--nproc_per_node', '2', '--no-python', CLI, *args], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 def records(out:Path) -> dict:
@@ -65,15 +65,16 @@ def test_gathered_accuracy_equals_one_process(two_process_run, runner):
     code = f'''
 import json, torch
 from pathlib import Path
-from resnet_course.settings import RunSettings
+from resnet_course.settings import RunSettings, resolve
 from resnet_course.data import data_for
-from resnet_course.fast import fast_data_for
+from resnet_course.loaders import fast_data_for
 from resnet_course.learner import get_learner
 from resnet_course.pooling import fcn
 rec = json.loads(next(Path({str(out)!r}).glob('runs/fcn-*/record.json')).read_text())
 s = RunSettings(**rec['settings'])
-dls = fast_data_for(s, {DEVICE!r}, aug=s.aug) if s.fast else data_for(s)
-learn = get_learner(dls, fcn(dls.c), device={DEVICE!r})
+run = resolve(s, {DEVICE!r})
+dls = fast_data_for(run) if s.fast else data_for(run)
+learn = get_learner(dls, fcn(dls.c))
 learn.model.load_state_dict(torch.load(next(Path({str(out)!r}).glob('runs/fcn-*/model.pth')), weights_only=True))
 with learn.no_bar(): loss, acc, top5 = learn.validate()
 print('single', acc, rec['history'][-1]['accuracy'], top5, rec['history'][-1]['top_k_accuracy'])
