@@ -1,4 +1,4 @@
-"""How the course is built, tested and published: the notebooks as the source of the package, the tests, the documentation site and the evidence runs.
+"""How the course is built, tested and published: notebooks as the package's source, tests, the site and evidence runs.
 
 Docs: https://resnet-course.github.io/resnet_course/maintainers.html.md"""
 
@@ -12,14 +12,14 @@ import re
 from nbdev.process import Processor
 
 def _defined_at(sources:list, name:str):
-    "(cell, offset) where the code cells `sources` define `name` (`f`, `Class`, or `Class.method` patched onto the class), or None"
+    "(cell, offset) where the code cells `sources` define `name` (`f`, `Class`, or a patched `Class.method`), or None"
     cls, _, meth = name.rpartition('.')
     pat = re.compile(rf'^(?:async\s+)?def\s+{re.escape(meth)}\s*\(\s*self\s*:\s*\(?{re.escape(cls)}\b' if cls
                      else rf'^(?:(?:async\s+)?def|class)\s+{re.escape(name)}\b', re.M)
     return next(((i, m.start()) for i, src in enumerate(sources) if (m := pat.search(src))), None)
 
 class ShowDocsInOrder(Processor):
-    "Sort each run of the reference sections that nbdev added by where the notebook defines each name (nbdev adds a cell's in reverse)"
+    "Sort each run of nbdev's reference sections by where the notebook defines the names (it adds a cell's in reverse)"
     def __init__(self, nb):
         super().__init__(nb)
         # made before any processor runs: by the time this one does, nbdev has removed the exported cells from the page
@@ -30,7 +30,8 @@ class ShowDocsInOrder(Processor):
             j = i
             while j < len(cells) and getattr(cells[j], 'has_sd', False): j += 1
             if j - i > 1:
-                names = [re.search(r'show_doc\(([\w.]+)\)', c.source or '') for c in cells[i:j]]   # nbdev adds directives above the call
+                # nbdev adds directives above the call
+                names = [re.search(r'show_doc\(([\w.]+)\)', c.source or '') for c in cells[i:j]]
                 at = [_defined_at(self.sources, m.group(1)) if m else None for m in names]
                 if None not in at: cells[i:j] = [c for _, c in sorted(zip(at, cells[i:j]), key=lambda p: p[0])]
             i = max(j, i + 1)

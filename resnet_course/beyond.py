@@ -1,4 +1,4 @@
-"""What came after the chapter's ResNet: the pre-activation block, whose shortcut is an identity all the way through; the ResNeXt block, whose grouped 3x3 conv buys twice the width of a bottleneck for its compute; and where both sit in timm's model names.
+"""After the chapter's ResNet: the pre-activation block, the ResNeXt block's grouped conv, and their names in timm.
 
 Docs: https://resnet-course.github.io/resnet_course/beyond.html.md"""
 
@@ -16,14 +16,14 @@ __all__ = ['preact_layer', 'PreActBlock', 'ResNeXtConvs', 'resnext50']
 
 # %% ../nbs/30_beyond.ipynb #26bd804d
 def preact_layer(ni:int, nf:int, ks:int=3, stride:int=1, zero:bool=False) -> nn.Sequential:
-    "Batchnorm, ReLU, then a conv from `ni` to `nf` channels: a layer of a pre-activation block; the conv starts at zero if `zero`"
+    "A layer of a pre-activation block: batchnorm, ReLU, then a conv from `ni` to `nf`, zero at first if `zero`"
     conv = nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2, bias=False)
     if zero: nn.init.zeros_(conv.weight)
     return nn.Sequential(nn.BatchNorm2d(ni), nn.ReLU(), conv)
 
 # %% ../nbs/30_beyond.ipynb #2eb08d9a
 class PreActBlock(Module):
-    "Pre-activation residual block (He et al. 2016): x + convs(x), with batchnorm and ReLU before each conv and nothing after the sum"
+    "Pre-activation block (He et al. 2016): x + convs(x), batchnorm and ReLU before each conv, nothing after the sum"
     def __init__(self,
                  ni:int,                # input channels
                  nf:int,                # output channels
@@ -35,7 +35,7 @@ class PreActBlock(Module):
 
 # %% ../nbs/30_beyond.ipynb #f195e1f2
 class ResNeXtConvs(nn.Sequential):
-    "The residual path of a ResNeXt block: 1x1 conv to the inner width, grouped 3x3 conv there (with the stride), then `final_conv` up to `nf`"
+    "A ResNeXt block's residual path: 1x1 conv to the inner width, strided grouped 3x3 conv, `final_conv` up to `nf`"
     expansion = 4
     def __init__(self,
                  ni:int,                # input channels
@@ -45,7 +45,8 @@ class ResNeXtConvs(nn.Sequential):
                  groups:int=32,         # paths of the grouped 3x3 conv (the "32" of 32x4d)
                  base_width:int=4):     # channels per path where the bottleneck works at 64 (the "4d")
         mid = groups * base_width * (nf // self.expansion) // 64
-        super().__init__(ConvLayer(ni, mid, 1), ConvLayer(mid, mid, stride=stride, groups=groups), final_conv(mid, nf, 1, zero_init))
+        super().__init__(ConvLayer(ni, mid, 1), ConvLayer(mid, mid, stride=stride, groups=groups),
+                         final_conv(mid, nf, 1, zero_init))
 
 # %% ../nbs/30_beyond.ipynb #fbf9ad72
 def resnext50(n_out:int=1000) -> ResNet: return ResNet(n_out, [3, 4, 6, 3], convs=ResNeXtConvs)

@@ -1,4 +1,4 @@
-"""A 1x1 conv squeezes the channels, a 3x3 conv works on the narrow tensor, and a 1x1 conv expands them again: four times the width for the compute of a basic block.
+"""1x1 conv down, 3x3 conv on the narrow tensor, 1x1 conv up: four times the width for the compute of a basic block.
 
 Docs: https://resnet-course.github.io/resnet_course/bottleneck.html.md"""
 
@@ -15,7 +15,7 @@ __all__ = ['BottleneckConvs', 'resnet50', 'resnet101', 'resnet152']
 
 # %% ../nbs/14_bottleneck.ipynb #cb60bfaf
 class BottleneckConvs(nn.Sequential):
-    "The residual path of a bottleneck block: 1x1 conv down to `nf/expansion` channels, 3x3 conv there (with the stride), then `final_conv` up to `nf`"
+    "A bottleneck block's residual path: 1x1 conv down to `nf/expansion`, strided 3x3 conv, `final_conv` up to `nf`"
     expansion = 4
     def __init__(self,
                  ni:int,                # input channels

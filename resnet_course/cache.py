@@ -1,4 +1,4 @@
-"""Every image decoded and presized once, into a memory-mapped uint8 array that is either complete or absent, and rebuilt when its files change.
+"""Every image decoded and presized once into a memory-mapped uint8 array, complete or absent, rebuilt as files change.
 
 Docs: https://resnet-course.github.io/resnet_course/cache.html.md"""
 
@@ -29,12 +29,13 @@ def presized(
     fn:Path,      # an image file
     presize:int,  # side of the square the image is stored as
 ) -> np.ndarray:
-    "Image `fn` as the chapter's validation pipeline presizes it: shortest side to `presize`, centre square, uint8 (3, presize, presize)"
+    "Image `fn` presized as by the chapter's validation pipeline: shortest side to `presize`, centre square, uint8"
     im = Resize(presize)(CheckedImage.create(fn), split_idx=1)
     return np.asarray(im).transpose(2, 0, 1)
 
 # %% ../nbs/57_cache.ipynb #a14ff0f0
-CACHE_VERSION = 2                    # bump when the stored format changes: every key changes with it (2: images' bytes in the key, a checksum per image)
+# bump when the stored format changes: every key changes with it (2: images' bytes in the key, a checksum per image)
+CACHE_VERSION = 2
 CACHE_ENV = 'RESNET_COURSE_CACHE'
 
 def cache_dir(
@@ -47,12 +48,12 @@ def cache_dir(
     if root is not None: return Path(root).expanduser()/path.name
     return path.with_name(path.name + '.cache') if os.access(path.parent, os.W_OK) else data_home()/'cache'/path.name
 
-KEY_SAMPLE = 1 << 16                 # files up to twice this are read whole for the key; larger ones, their first and last KEY_SAMPLE bytes
+KEY_SAMPLE = 1 << 16                 # the key reads files up to twice this whole; larger ones, this many bytes each end
 
 def _content(
     f:Path,    # an image file
 ) -> str:
-    "A digest of the bytes of `f`: all of them up to 128 KiB (every Imagenette-160 file), else its first and last 64 KiB"
+    "A digest of the bytes of `f`: all of them up to 128 KiB (any Imagenette-160 file), else the first and last 64 KiB"
     with open(f, 'rb') as fh:
         if os.fstat(fh.fileno()).st_size <= 2 * KEY_SAMPLE: data = fh.read()
         else:
@@ -66,9 +67,10 @@ def cache_key(
     split:str,     # 'train' or 'val'
     presize:int,   # side of the stored squares
 ) -> str:
-    "A hash of everything a cache's contents depend on: format, split, presize, and each file's relative path, size, modification time and bytes"
-    # The bytes catch an image rewritten with its size and time kept. Reading them for the 13,394 files of Imagenette-160 (107 MB, page-cached)
-    # takes 0.20 s of CPU, against 0.05 s for sizes and times alone: 2-3 s of wall time on a 2-core machine busy training, at nice 15.
+    "A hash of all a cache depends on: format, split, presize, and each file's relative path, size, mtime and bytes"
+    # The bytes catch an image rewritten with its size and time kept. Reading them for the 13,394 files of
+    # Imagenette-160 (107 MB, page-cached) takes 0.20 s of CPU, against 0.05 s for sizes and times alone:
+    # 2-3 s of wall time on a 2-core machine busy training, at nice 15.
     h = hashlib.sha256(json.dumps([CACHE_VERSION, split, presize]).encode())
     for f in files:
         st = os.stat(f)
@@ -77,28 +79,31 @@ def cache_key(
 
 # %% ../nbs/57_cache.ipynb #d0be1a75
 SAMPLE_ROWS = 64                     # images whose checksums are checked each time a large, unmodified cache is opened
-FULL_CHECK_BYTES = 2**31             # caches up to this size have every image checked each time (Imagenette at 160 px, 1 GB: about 0.2 s of CPU, page-cached)
+# caches up to this size have every image checked each time (Imagenette at 160 px, 1 GB: 0.2 s of CPU, page-cached)
+FULL_CHECK_BYTES = 2**31
 
 def _header(
     arr:Path,   # an .npy file
 ) -> tuple:
-    "The shape, Fortran order, dtype and data offset that the header of `arr` declares; ValueError if numpy cannot read it"
+    "The shape, Fortran order, dtype and data offset the header of `arr` declares; ValueError if numpy cannot read it"
     try:
         with open(arr, 'rb') as f:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read(f)
             return list(shape), fortran, str(dtype), f.tell()
-    except Exception as e: raise ValueError(f'{arr} has a damaged header ({type(e).__name__}: {e})') from None   # ValueError, SyntaxError, tokenize.TokenError...
+    except Exception as e:   # ValueError, SyntaxError, tokenize.TokenError...
+        raise ValueError(f'{arr} has a damaged header ({type(e).__name__}: {e})') from None
 
 def _bad_rows(
     arr:Path,        # a cache's images.npy, its header already checked
     sums:list,       # the CRC-32 of each image, from its manifest
     every:bool,      # check every image, not only a sample
 ) -> int:
-    "How many of the images checked differ from their checksums: every image if `every` or the cache is small, else `SAMPLE_ROWS` spread evenly"
+    "How many images checked differ from their checksums: all if `every` or the cache is small, else `SAMPLE_ROWS`"
     images = np.load(arr, mmap_mode='r')
-    idx = range(len(images)) if every or images.nbytes <= FULL_CHECK_BYTES else np.linspace(0, len(images) - 1, SAMPLE_ROWS).round().astype(int)
+    if every or images.nbytes <= FULL_CHECK_BYTES: idx = range(len(images))
+    else: idx = np.linspace(0, len(images) - 1, SAMPLE_ROWS).round().astype(int)
     return sum(zlib.crc32(images[i]) != sums[i] for i in idx)
 
 def cache_problem(
@@ -107,16 +112,19 @@ def cache_problem(
 ) -> str|None:
     "What makes the cache in `folder` unusable (missing, partial, stale or damaged), or None if it is complete"
     man, arr = folder/'manifest.json', folder/'images.npy'
-    if not man.exists(): return 'was never finished' if arr.exists() or any(folder.glob('.images.*')) else 'does not exist'
+    if not man.exists():
+        return 'was never finished' if arr.exists() or any(folder.glob('.images.*')) else 'does not exist'
     try: m = json.loads(man.read_text())
     except (ValueError, UnicodeDecodeError): return 'has a damaged manifest'
-    if not isinstance(m, dict) or m.get('version') != CACHE_VERSION or m.get('key') != key: return 'was built for other files, sizes or code'
+    if not isinstance(m, dict) or m.get('version') != CACHE_VERSION or m.get('key') != key:
+        return 'was built for other files, sizes or code'
     if not arr.exists() or (st := arr.stat()).st_size != m.get('bytes'): return 'has an images file of the wrong size'
     try: shape, fortran, dtype, offset = _header(arr)
     except ValueError: return 'has a damaged images header'
-    if (shape, fortran, dtype, offset + math.prod(shape)) != (m.get('shape'), False, 'uint8', st.st_size) or len(m.get('sums', ())) != shape[0]:
+    if ((shape, fortran, dtype, offset + math.prod(shape)) != (m.get('shape'), False, 'uint8', st.st_size)
+        or len(m.get('sums', ())) != shape[0]):
         return 'has a damaged images header'
-    bad = _bad_rows(arr, m['sums'], every=st.st_mtime_ns != m.get('mtime_ns'))    # a file written since its build has every image checked
+    bad = _bad_rows(arr, m['sums'], every=st.st_mtime_ns != m.get('mtime_ns'))    # written since its build: check all
     return f'has {bad:,} damaged images (pixels that differ from those it was built with)' if bad else None
 
 # %% ../nbs/57_cache.ipynb #aaecdcfe
@@ -130,21 +138,23 @@ def pool_kind(pool:str=None) -> str:
 
 @contextmanager
 def decoder_pool(pool:str=None, workers:int=None):
-    "An executor-like object with `map`, of the kind `pool_kind(pool)` picks, with `workers` workers (default: one per core)"
+    "An executor-like object with `map`, of the kind `pool_kind(pool)` picks, with `workers` (default: one per core)"
     kind, workers = pool_kind(pool), workers or os.cpu_count() or 1
-    if kind == 'serial' or workers == 1: yield type('Serial', (), {'map': staticmethod(lambda f, xs, chunksize=1: map(f, xs))})(); return
-    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) if kind == 'process' else ThreadPoolExecutor(workers)
+    if kind == 'serial' or workers == 1:
+        yield type('Serial', (), {'map': staticmethod(lambda f, xs, chunksize=1: map(f, xs))})(); return
+    if kind == 'process': ex = ProcessPoolExecutor(workers, mp_context=mp.get_context('fork'))
+    else: ex = ThreadPoolExecutor(workers)
     with ex: yield ex
 
 # %% ../nbs/57_cache.ipynb #780cf613
-CACHE_PATIENCE = 600                 # seconds a build waits for another process's lock while that process's build shows no progress
-SPACE_MARGIN = 64 * 2**20            # bytes a build leaves free beyond its array, for its manifest and for everything else on the disk
+CACHE_PATIENCE = 600                 # seconds a build waits for another's lock while that build shows no progress
+SPACE_MARGIN = 64 * 2**20            # bytes a build leaves free beyond its array: its manifest, all else on the disk
 
 class CacheSpaceError(OSError):
     "The disk has no room for an image cache"
 
 def _progress(folder:Path) -> list:
-    "What changes while a build in `folder` moves on: the names, sizes, allocated blocks and modification times of its files"
+    "What changes while a build in `folder` moves on: the names, sizes, allocated blocks and mtimes of its files"
     seen = []
     for e in os.scandir(folder):
         try: st = e.stat()
@@ -162,7 +172,7 @@ def build_lock(
     folder:Path,           # a cache's folder
     patience:float=None,   # seconds to wait while the holder shows no progress (default: `CACHE_PATIENCE`)
 ):
-    "Hold the lock of `folder` for a build; while another process holds it, wait as long as its build moves on, then give up, naming it"
+    "Hold the lock of `folder` for a build; while another process holds it, wait while its build moves on, then give up"
     patience, seen, since = ifnone(patience, CACHE_PATIENCE), None, time.monotonic()
     with ExitStack() as stack:
         while True:
@@ -172,16 +182,19 @@ def build_lock(
             if now != seen: seen, since = now, time.monotonic()
             elif time.monotonic() - since > patience:
                 kill = f" (kill {holder.split()[-1]})" if holder.startswith('process ') else ''
-                raise FolderBusyError(f"Gave up waiting for the cache {folder}: {holder} holds its lock, and its build has shown no progress for {patience:.0f} s. "
-                                      f"Wait for that process to finish, stop it if it is stuck{kill}, or set {CACHE_ENV} to another folder.")
+                raise FolderBusyError(f"Gave up waiting for the cache {folder}: {holder} holds its lock, "
+                                      f"and its build has shown no progress for {patience:.0f} s. "
+                                      f"Wait for that process to finish, stop it if it is stuck{kill}, "
+                                      f"or set {CACHE_ENV} to another folder.")
             time.sleep(0.5)
         yield folder
 
 def _no_room(folder:Path, need:int) -> CacheSpaceError:
     "The error for a cache of `need` bytes that does not fit in `folder`"
     free = shutil.disk_usage(folder).free
-    return CacheSpaceError(f"No room for the image cache in {folder}: it needs {need / 2**30:.2f} GiB ({need:,} bytes with a margin), but {free / 2**30:.2f} GiB "
-                           f"({free:,} bytes) is free there. Free some space, or set {CACHE_ENV} to a folder on a disk with room.")
+    return CacheSpaceError(f"No room for the image cache in {folder}: it needs {need / 2**30:.2f} GiB "
+                           f"({need:,} bytes with a margin), but {free / 2**30:.2f} GiB ({free:,} bytes) is free "
+                           f"there. Free some space, or set {CACHE_ENV} to a folder on a disk with room.")
 
 def check_space(
     folder:Path,   # where the cache goes
@@ -194,12 +207,13 @@ def _reserve(
     tmp:Path,      # a new, sparse array file
     folder:Path,   # its folder, for the message
 ):
-    "Allocate every block of `tmp` now, so that writing it through a memory map never meets a full disk (which kills the process with SIGBUS)"
-    if not hasattr(os, 'posix_fallocate'): return                          # macOS: the space check before the build is all there is
+    "Allocate all blocks of `tmp` now: writing through a memory map to a full disk would kill the process with SIGBUS"
+    if not hasattr(os, 'posix_fallocate'): return          # macOS: the space check before the build is all there is
     fd = os.open(tmp, os.O_RDWR)
     try: os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
     except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT): raise _no_room(folder, os.fstat(fd).st_size + SPACE_MARGIN) from None
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _no_room(folder, os.fstat(fd).st_size + SPACE_MARGIN) from None
         if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL): raise
     finally: os.close(fd)
 
@@ -209,12 +223,13 @@ def _write_array(
     shape:tuple,     # (n, 3, presize, presize)
     show:bool=None,  # show a progress bar (default: for 1,000 images or more)
 ) -> list:
-    "Write `decoded` into a new uint8 array of `shape` at `path`, atomically, its blocks reserved first; return the CRC-32 of each image"
+    "Write `decoded` atomically to a new uint8 array of `shape` at `path`, blocks reserved; return each image's CRC-32"
     sums = []
     with atomic_path(path) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape)
         _reserve(tmp, path.parent)
-        for i, a in enumerate(progress_bar(decoded, total=shape[0], leave=False) if ifnone(show, shape[0] >= 1000) else decoded):
+        shown = progress_bar(decoded, total=shape[0], leave=False) if ifnone(show, shape[0] >= 1000) else decoded
+        for i, a in enumerate(shown):
             arr[i] = a; sums.append(zlib.crc32(arr[i]))
         arr.flush(); del arr
     return sums
@@ -223,9 +238,10 @@ def _make_way(
     folder:Path,   # a cache's folder, whose lock we hold
     why:str,       # its problem, from `cache_problem`
 ):
-    "Clear `folder` for a build, in one line: a finished cache with a problem is moved aside; what an unfinished build left is deleted"
+    "Clear `folder` for a build, in a line: a finished cache with a problem is moved aside, an unfinished one deleted"
     arr = folder/'images.npy'
-    if (folder/'manifest.json').exists() and arr.exists(): move_aside(arr, f'belongs to a cache that {why}', 'stale' if why.startswith('was built') else 'damaged')
+    if (folder/'manifest.json').exists() and arr.exists():
+        move_aside(arr, f'belongs to a cache that {why}', 'stale' if why.startswith('was built') else 'damaged')
     elif why != 'does not exist': print(f"The cache {folder} {why}: rebuilding it.")
     for f in [folder/'manifest.json', arr, *folder.glob('.images.*')]: f.unlink(missing_ok=True)
 
@@ -239,7 +255,7 @@ def build_cache(
     pool:str=None,       # 'process', 'thread' or 'serial' (default: see `pool_kind`)
     show:bool=None,      # show a progress bar (default: for 1,000 images or more)
 ) -> Path:
-    "Decode and presize `files` into `folder/images.npy`, then write its manifest: atomically, in parallel, with a progress bar"
+    "Decode and presize `files` to `folder/images.npy`, then its manifest: atomically, in parallel, with a progress bar"
     with build_lock(folder):
         why = cache_problem(folder, key)
         if why is None: return folder                                      # another process built it while we waited
@@ -247,10 +263,12 @@ def build_cache(
         n, t0, shape = len(files), time.time(), (len(files), 3, presize, presize)
         check_space(folder, math.prod(shape))
         with decoder_pool(pool, workers) as ex:
-            decoded = ex.map(partial(presized, presize=presize), files, chunksize=32)   # worker processes start here, before the array exists: none maps it
+            # worker processes start here, before the array exists: none maps it
+            decoded = ex.map(partial(presized, presize=presize), files, chunksize=32)
             sums = _write_array(folder/'images.npy', decoded, shape, show)
         st = (folder/'images.npy').stat()
-        manifest = dict(version=CACHE_VERSION, key=key, dataset=str(root), presize=presize, shape=list(shape), dtype='uint8', bytes=st.st_size, mtime_ns=st.st_mtime_ns,
+        manifest = dict(version=CACHE_VERSION, key=key, dataset=str(root), presize=presize, shape=list(shape),
+                        dtype='uint8', bytes=st.st_size, mtime_ns=st.st_mtime_ns,
                         stored="shortest side resized to the presize, centre square (fastai's Resize, validation mode)",
                         seconds=round(time.time() - t0, 1), built=datetime.now().isoformat(timespec='seconds'),
                         files=[str(Path(f).relative_to(root)) for f in files], sums=sums)
@@ -258,7 +276,7 @@ def build_cache(
     return folder
 
 # %% ../nbs/57_cache.ipynb #0f4442eb
-_open = weakref.WeakValueDictionary()     # caches open in this process, so that loaders of the same data share one (and its GPU copy)
+_open = weakref.WeakValueDictionary()     # open caches, so that loaders of the same data share one (and its GPU copy)
 
 def _stamp(folder:Path) -> tuple:
     "What identifies one build of a cache: its array's inode and modification time"
@@ -270,7 +288,9 @@ class ImageCache:
     def __init__(self, folder:Path, files:list, presize:int):
         self.folder, self.files, self.presize = Path(folder), L(files), presize
         self.images = np.load(self.folder/'images.npy', mmap_mode='r')
-        if self.images.shape != (len(files), 3, presize, presize): raise ValueError(f"{folder} holds an array of shape {self.images.shape}: it is damaged. Delete the folder to rebuild it.")
+        if self.images.shape != (len(files), 3, presize, presize):
+            raise ValueError(f"{folder} holds an array of shape {self.images.shape}: it is damaged. "
+                             "Delete the folder to rebuild it.")
         self._resident, self.stamp = {}, _stamp(folder)
     def __len__(self): return len(self.files)
     def __repr__(self): return f'ImageCache({len(self)} images at {self.presize} px in {self.folder})'
@@ -291,7 +311,9 @@ def image_cache(
     why = cache_problem(folder, key)
     if why is None and (c := _open.get(folder)) is not None and c.stamp == _stamp(folder): return c
     if why is not None:
-        if why == 'does not exist' and len(files) >= 1000: print(f"Building the {split} cache of {len(files):,} images at {presize} px ({len(files) * 3 * presize**2 / 2**30:.2f} GiB) in {folder}")
+        if why == 'does not exist' and len(files) >= 1000:
+            print(f"Building the {split} cache of {len(files):,} images at {presize} px "
+                  f"({len(files) * 3 * presize**2 / 2**30:.2f} GiB) in {folder}")
         build_cache(files, root, folder, key, presize, workers, pool)
     c = _open[folder] = ImageCache(folder, files, presize)
     return c
@@ -302,14 +324,15 @@ def batch(self:ImageCache, idx:np.ndarray, device=None) -> Tensor:
     "Rows `idx` of the cache as one uint8 tensor on `device`, from a copy already there when there is one"
     dev = torch.device(device or 'cpu')
     on = self._resident.get(str(dev))
-    if on is None and dev.type == 'cuda' and str(dev) not in self._resident: on = self._resident[str(dev)] = self.resident(dev)
+    if on is None and dev.type == 'cuda' and str(dev) not in self._resident:
+        on = self._resident[str(dev)] = self.resident(dev)
     if on is not None: return on[torch.as_tensor(idx, device=dev)]
     x = torch.from_numpy(self.images[idx])
     return x if dev.type == 'cpu' else x.pin_memory().to(dev, non_blocking=True)
 
 @patch
 def resident(self:ImageCache, device, share:float=0.5) -> Tensor|None:
-    "A copy of the whole cache on `device`, made in chunks, if it needs at most `share` of the device's free memory; else None"
+    "A copy of the whole cache on `device`, made in chunks, if it needs at most `share` of its free memory; else None"
     if self.images.nbytes > share * free_memory(device): return None
     out = torch.empty(self.images.shape, dtype=torch.uint8, device=device)
     for i in range(0, len(self), 1024): out[i:i + 1024] = torch.from_numpy(np.array(self.images[i:i + 1024])).to(device)

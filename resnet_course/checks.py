@@ -1,4 +1,4 @@
-"""The checkers behind the attempt cells of the questionnaire and the exercises: each runs your attempt on cases it makes up, compares it with the course's own answer, and says in one line what is right or where it goes wrong.
+"""The checkers of your attempts at the questionnaire and the exercises: each says in one line what is right or wrong.
 
 Docs: https://resnet-course.github.io/resnet_course/checks.html.md"""
 
@@ -6,8 +6,11 @@ Docs: https://resnet-course.github.io/resnet_course/checks.html.md"""
 
 # %% ../nbs/22_checks.ipynb #4e1c0a05
 from __future__ import annotations
-import ast, dis, math
+import ast, math
 from fastai.vision.all import *
+from .verdicts import (   # the verdict, and the steps every checker takes to reach one
+    Verdict, _does_nothing, _not_attempted, _right, _wrong, _call, _shape, _returned, _tensor_problem, _as_number,
+    _weights, _randomise, _same_output, _block_input)
 from .costs import layer_stats
 from .stem import resnet_stem
 from .resblock import ResBlock, shortcut
@@ -16,77 +19,26 @@ from .data import get_mnist_data
 from .learner import get_learner, final_metric
 from .exercises import top_k_accuracy_torch, mnist_pooled_net, mnist_flat_net
 
+
 # %% auto #0
-__all__ = ['MNIST_TRAINING', 'MNIST_ACCURACY', 'QUESTIONS', 'Verdict', 'check_conv1x1', 'check_top_k', 'check_mnist_fcn',
+__all__ = ['MNIST_TRAINING', 'MNIST_ACCURACY', 'QUESTIONS', 'check_conv1x1', 'check_top_k', 'check_mnist_fcn',
            'check_label_smoothing', 'check_shortcut', 'check_stem_params', 'check_bottleneck', 'Question',
            'check_answer']
-
-# %% ../nbs/22_checks.ipynb #4e1c0a08
-class Verdict:
-    "What a check found: `status` is 'right', 'wrong' or 'not attempted', and `message` says it in one line"
-    marks = {'right': '✓ Right', 'wrong': '✗ Not yet', 'not attempted': '… Not attempted yet'}
-    def __init__(self, status:str, message:str):
-        if status not in self.marks: raise ValueError(f"status {status!r} is not one of {list(self.marks)}")
-        self.status, self.message = status, ' '.join(str(message).split())
-    def __bool__(self): return self.status == 'right'
-    def __repr__(self): return f'{self.marks[self.status]}: {self.message}'
-    __str__ = __repr__
-
-# %% ../nbs/22_checks.ipynb #4e1c0a10
-def _does_nothing(f) -> bool:
-    "Whether `f` is an unfilled stub: `...` itself, or a function whose body does nothing (`...` or `pass`)"
-    if f is ... or f is None: return True
-    if not hasattr(f, '__code__'): return False
-    ops = [(i.opname, i.argval) for i in dis.get_instructions(f) if i.opname not in ('RESUME', 'NOP', 'CACHE')]
-    return ops in ([('LOAD_CONST', None), ('RETURN_VALUE', None)], [('RETURN_CONST', None)])
-
-def _not_attempted(f) -> Verdict:
-    return Verdict('not attempted', f"fill in `{getattr(f, '__name__', 'the function')}` above (its body is still `...`), then run this cell again")
-
-def _right(message:str) -> Verdict: return Verdict('right', message)
-
-def _wrong(case:str, problem:str, hint:str='') -> Verdict:
-    "The first case that differs, what differs, and a hint if the mistake is a known one"
-    return Verdict('wrong', f"{case}: {problem.rstrip('.')}" + (f'. {hint[0].upper()}{hint[1:]}' if hint else ''))
-
-def _call(f, *args):
-    "(what `f(*args)` returned, None), or (None, what it raised, in one line)"
-    try: return f(*args), None
-    except Exception as e:
-        said = str(e).strip().splitlines()[0][:160] if str(e).strip() else '(no message)'
-        return None, f'it raised {type(e).__name__}: {said}'
-
-def _shape(t:Tensor) -> str: return str(tuple(t.shape))
-
-def _tensor_problem(got, want:Tensor, tol:float=1e-4) -> str|None:
-    "What is wrong with `got` against the tensor `want`, in words; None if nothing"
-    if got is None: return 'it returned None: does the function end with `return`?'
-    if not isinstance(got, Tensor): return f'it returned a {type(got).__name__}, not a tensor'
-    if got.shape != want.shape:
-        reordered = sorted(got.shape) == sorted(want.shape)
-        return f'shape {_shape(got)}, expected {_shape(want)}' + (': the same sizes, with the axes in another order' if reordered else '')
-    if not torch.isfinite(got).all(): return 'its output holds nan or inf'
-    err = (got.detach().float() - want.float()).abs().max().item()
-    return f'largest error {err:.2g}' if err > tol * (1 + want.abs().max().item()) else None
-
-def _as_number(got) -> float|None:
-    "A float from a number or a one-element tensor, or None"
-    if isinstance(got, Tensor) and got.numel() == 1: return got.item()
-    if isinstance(got, (int, float)) and not isinstance(got, bool): return float(got)
-    return None
 
 # %% ../nbs/22_checks.ipynb #4e1c0a15
 def _conv1x1_cases(n_random:int=4):
     "(x, weight, description): fixed edge cases, then random ones"
     g = torch.Generator().manual_seed(0)
     rnd = lambda lo, hi: int(torch.randint(lo, hi + 1, (), generator=g))
-    shapes = [(2, 4, 4, 5, 5, False), (1, 3, 8, 7, 9, False), (3, 1, 5, 28, 28, False), (2, 8, 8, 3, 11, True), (4, 32, 16, 1, 1, True)]
+    shapes = [(2, 4, 4, 5, 5, False), (1, 3, 8, 7, 9, False), (3, 1, 5, 28, 28, False), (2, 8, 8, 3, 11, True),
+              (4, 32, 16, 1, 1, True)]
     shapes += [(rnd(1, 8), rnd(1, 32), rnd(1, 32), rnd(1, 12), rnd(1, 12), bool(rnd(0, 1))) for _ in range(n_random)]
     for bs, ni, nf, h, w, channels_last in shapes:
         x = torch.randn(bs, ni, h, w, generator=g)
         if channels_last: x = x.to(memory_format=torch.channels_last)
         weight = torch.randn(nf, ni, 1, 1, generator=g) / math.sqrt(ni)
-        yield x, weight, f"x of shape {_shape(x)}{' (channels-last)' if channels_last else ''}, weight {_shape(weight)}"
+        layout = ' (channels-last)' if channels_last else ''
+        yield x, weight, f"x of shape {_shape(x)}{layout}, weight {_shape(weight)}"
 
 def check_conv1x1(f) -> Verdict:
     "Check `f(x, weight)`, a 1x1 convolution of `x` (bs, ni, h, w) with `weight` (nf, ni, 1, 1), against `F.conv2d`"
@@ -94,26 +46,30 @@ def check_conv1x1(f) -> Verdict:
     cases = list(_conv1x1_cases())
     for x, weight, case in cases:
         got, err = _call(f, x.clone(), weight.clone())
-        if err: return _wrong(case, err, 'view works only where the memory layout allows it (after a permute, or on a channels-last tensor, it may not): use reshape' if 'view' in err else '')
+        if err: return _wrong(case, err, ('view works only where the memory layout allows it (after a permute, or on a '
+                                          'channels-last tensor, it may not): use reshape') if 'view' in err else '')
         problem = _tensor_problem(got, F.conv2d(x, weight))
         if problem is None: continue
         if weight.shape[0] == weight.shape[1] and _tensor_problem(got, F.conv2d(x, weight.transpose(0, 1))) is None:
-            problem = 'the weights are transposed: nn.Conv2d stores them as (out channels, in channels, 1, 1), so weight[o, i] takes input channel i to output channel o'
+            problem = ('the weights are transposed: nn.Conv2d stores them as (out channels, in channels, 1, 1), '
+                       'so weight[o, i] takes input channel i to output channel o')
         return _wrong(case, problem)
-    return _right(f'the same as F.conv2d on all {len(cases)} cases: batch sizes 1 to 8, 1 to 32 channels, odd and non-square grids, channels-last inputs')
+    return _right(f'the same as F.conv2d on all {len(cases)} cases: batch sizes 1 to 8, 1 to 32 channels, '
+                  'odd and non-square grids, channels-last inputs')
 
 # %% ../nbs/22_checks.ipynb #4e1c0a18
 def _topk_cases(n_random:int=4):
-    "(preds, targs, k, description): random scores (no ties), from one row to 64 and from 2 classes to 1000, k from 1 to all the classes"
+    "(preds, targs, k, description): random scores (no ties), 1 to 64 rows, 2 to 1000 classes, k from 1 to all of them"
     g = torch.Generator().manual_seed(0)
     rnd = lambda lo, hi: int(torch.randint(lo, hi + 1, (), generator=g))
     sizes = [(64, 10, 5), (1, 10, 1), (7, 3, 2), (16, 1000, 5), (5, 10, 10), (32, 2, 1)]
     for _ in range(n_random): c = rnd(2, 50); sizes.append((rnd(1, 64), c, rnd(1, c)))
     for bs, c, k in sizes:
-        yield torch.randn(bs, c, generator=g), torch.randint(0, c, (bs,), generator=g), k, f'{bs} rows of {c} scores, k={k}'
+        preds, targs = torch.randn(bs, c, generator=g), torch.randint(0, c, (bs,), generator=g)
+        yield preds, targs, k, f'{bs} rows of {c} scores, k={k}'
 
 def check_top_k(f) -> Verdict:
-    "Check `f(preds, targs, k)`, the fraction of rows of `preds` whose target is among the `k` top scores, against `top_k_accuracy_torch`"
+    "Check `f(preds, targs, k)`, the share of rows whose target is in the top `k`, against `top_k_accuracy_torch`"
     if _does_nothing(f): return _not_attempted(f)
     cases = list(_topk_cases())
     for preds, targs, k, case in cases:
@@ -121,46 +77,57 @@ def check_top_k(f) -> Verdict:
         if err: return _wrong(case, err)
         value, want = _as_number(got), top_k_accuracy_torch(preds, targs, k).item()
         if value is None:
-            return _wrong(case, f"it returned a {type(got).__name__}{' of shape ' + _shape(got) if isinstance(got, Tensor) else ''}",
-                          'return one number: the fraction of rows that are hits')
+            return _wrong(case, _returned(got), 'return one number: the fraction of rows that are hits')
         if math.isclose(value, want, abs_tol=1e-6): continue
+        acc = lambda p, k: top_k_accuracy_torch(p, targs, k).item()
         mistakes = {'it counts the hits instead of averaging them: divide by the number of rows': want * len(preds),
                     'it is a percentage; return a fraction between 0 and 1': 100 * want,
-                    'it takes the k lowest scores: rank from the highest (topk, or a descending sort)': top_k_accuracy_torch(-preds, targs, k).item()}
-        if k > 1: mistakes[f'that is the top-{k - 1} accuracy: keep k classes'] = top_k_accuracy_torch(preds, targs, k - 1).item()
-        if k < preds.shape[1]: mistakes[f'that is the top-{k + 1} accuracy: keep k classes'] = top_k_accuracy_torch(preds, targs, k + 1).item()
-        hint = next((m for m, v in mistakes.items() if math.isclose(value, v, abs_tol=1e-6) and not math.isclose(v, want, abs_tol=1e-6)), '')
+                    'it takes the k lowest scores: rank from the highest (topk, or a descending sort)': acc(-preds, k)}
+        if k > 1: mistakes[f'that is the top-{k - 1} accuracy: keep k classes'] = acc(preds, k - 1)
+        if k < preds.shape[1]: mistakes[f'that is the top-{k + 1} accuracy: keep k classes'] = acc(preds, k + 1)
+        close = lambda a, b: math.isclose(a, b, abs_tol=1e-6)
+        hint = next((m for m, v in mistakes.items() if close(value, v) and not close(v, want)), '')
         return _wrong(case, f'accuracy {value:.4g}, expected {want:.4g}', hint)
     case = '4 rows of 3 scores, k=5 (more than the classes)'
     got, err = _call(f, torch.randn(4, 3), tensor([0, 1, 2, 0]), 5)
-    if err is None: return _wrong(case, f'it returned {got}', 'with k larger than the number of classes every class is in the top k: raise a ValueError that says so')
-    if not err.startswith('it raised ValueError'): return _wrong(case, err, 'check k first, and raise a ValueError that names the problem')
-    return _right(f'the same as top_k_accuracy_torch on all {len(cases)} cases (1 to 64 rows, 2 to 1000 classes, k from 1 to all of them), and a ValueError for a k larger than the number of classes')
+    if err is None: return _wrong(case, f'it returned {got}', 'with k larger than the number of classes every class '
+                                  'is in the top k: raise a ValueError that says so')
+    if not err.startswith('it raised ValueError'):
+        return _wrong(case, err, 'check k first, and raise a ValueError that names the problem')
+    return _right(f'the same as top_k_accuracy_torch on all {len(cases)} cases (1 to 64 rows, 2 to 1000 classes, '
+                  'k from 1 to all of them), and a ValueError for a k larger than the number of classes')
 
 # %% ../nbs/22_checks.ipynb #4e1c0a21
 MNIST_TRAINING = dict(epochs=5, lr=3e-2, bs=32)   # the short training of `check_mnist_fcn`, on the MNIST sample
-MNIST_ACCURACY = 0.6                              # the accuracy on the sample's test digits that a net must beat after it
+MNIST_ACCURACY = 0.6                              # the accuracy on the sample's test digits a net must beat after it
 
 def check_mnist_fcn(make_net, train:bool=True) -> Verdict:
-    """Check `make_net(n_out)`, the exercise's fully convolutional MNIST net: its output shape for digits of several sizes,
-    its parameter count, and, if `train`, its accuracy on the MNIST sample after a short training"""
+    """Check `make_net(n_out)`, the exercise's fully convolutional MNIST net: its output shape for digits of
+    several sizes, its parameter count, and, if `train`, its accuracy on the MNIST sample after a short training"""
     if _does_nothing(make_net): return _not_attempted(make_net)
     for n_out, bs, size in ((10, 2, 28), (10, 1, 28), (10, 5, 36), (10, 3, 20), (3, 2, 28), (10, 2, 57)):
         case = f'the net for {n_out} classes, on {bs} digit(s) of {size}x{size}'
         net, err = _call(make_net, n_out)
-        if err or not isinstance(net, nn.Module): return _wrong(case, err or f'it returned {type(net).__name__}, not a module (nn.Module)')
+        if err or not isinstance(net, nn.Module):
+            return _wrong(case, err or f'it returned {type(net).__name__}, not a module (nn.Module)')
         with torch.no_grad(): out, err = _call(net.eval(), torch.randn(bs, 1, size, size))
-        if err: return _wrong(case, err, 'a fully convolutional net takes digits of any size: pool the grid to 1x1 before flattening' if 'multiplied' in err else '')
+        if err: return _wrong(case, err, 'a fully convolutional net takes digits of any size: pool the grid to 1x1 '
+                                         'before flattening' if 'multiplied' in err else '')
         if not isinstance(out, Tensor) or out.shape != (bs, n_out):
-            return _wrong(case, f'output of shape {_shape(out) if isinstance(out, Tensor) else type(out).__name__}, expected {(bs, n_out)}')
+            got = _shape(out) if isinstance(out, Tensor) else type(out).__name__
+            return _wrong(case, f'output of shape {got}, expected {(bs, n_out)}')
     n, want = total_params(make_net(10))[0], total_params(mnist_pooled_net(10))[0]
     if n != want:
         convs_out = sum((16, 32, 64))
-        mistakes = {total_params(mnist_flat_net(10))[0]: 'that is the count of a net that flattens the 4x4 grid into its linear layer: pool first',
-                    want + convs_out: 'its convs have biases: a conv followed by batchnorm needs none (ConvLayer sets bias=False)',
+        flat = total_params(mnist_flat_net(10))[0]
+        mistakes = {flat: 'that is the count of a net that flattens the 4x4 grid into its linear layer: pool first',
+                    want + convs_out: 'its convs have biases: a conv followed by batchnorm needs none '
+                                      '(ConvLayer sets bias=False)',
                     want - 2 * convs_out: 'it has no batchnorm: use ConvLayer, which adds one after each conv',
-                    want - convs_out: 'its convs have biases and no batchnorm: use ConvLayer, a conv without bias and a batchnorm'}
-        return _wrong('parameters', f'{n:,}, where three stride-2 ConvLayers of 16, 32 and 64 channels, pooling and a linear layer have {want:,}', mistakes.get(n, ''))
+                    want - convs_out: 'its convs have biases and no batchnorm: use ConvLayer, a conv without bias '
+                                      'and a batchnorm'}
+        return _wrong('parameters', f'{n:,}, where three stride-2 ConvLayers of 16, 32 and 64 channels, pooling and '
+                                    f'a linear layer have {want:,}', mistakes.get(n, ''))
     shapes = f'one row of scores per digit for digits of 20 to 57 pixels, {n:,} parameters'
     if not train: return _right(f'{shapes} (not trained: train=False)')
     epochs, lr, bs = MNIST_TRAINING.values()
@@ -175,21 +142,22 @@ def check_mnist_fcn(make_net, train:bool=True) -> Verdict:
 
 # %% ../nbs/22_checks.ipynb #4e1c0a26
 def _smoothing_cases():
-    "(logits, targets, eps, description): from two classes to a thousand, eps from 0 to 0.3, and logits large enough to overflow exp"
+    "(logits, targets, eps, description): 2 to 1000 classes, eps from 0 to 0.3, logits large enough to overflow exp"
     g = torch.Generator().manual_seed(0)
-    for bs, c, eps, scale in ((8, 10, 0.1, 1), (1, 10, 0.1, 1), (32, 2, 0.3, 1), (16, 1000, 0.1, 1), (4, 10, 0., 1), (8, 10, 0.1, 100)):
+    sizes = (8, 10, 0.1, 1), (1, 10, 0.1, 1), (32, 2, 0.3, 1), (16, 1000, 0.1, 1), (4, 10, 0., 1), (8, 10, 0.1, 100)
+    for bs, c, eps, scale in sizes:
         yield (scale * torch.randn(bs, c, generator=g), torch.randint(0, c, (bs,), generator=g), eps,
                f'{bs} row(s) of {c} logits' + (f' as large as {scale}' if scale > 1 else '') + f', eps={eps}')
 
 def _smoothed_over_others(logits, targets, eps):
-    "Cross-entropy against targets that put 1-eps on the right class and eps/(N-1) on each of the others: a convention fastai does not use"
+    "Cross-entropy with targets of 1-eps on the right class and eps/(N-1) on the others: not fastai's convention"
     logp = F.log_softmax(logits, 1)
     q = torch.full_like(logp, eps / (logits.shape[1] - 1))
     q[range(len(targets)), targets] = 1 - eps
     return -(q * logp).sum(1).mean()
 
 def check_label_smoothing(f) -> Verdict:
-    "Check `f(logits, targets, eps)`, the label-smoothing loss averaged over the batch, against fastai's `LabelSmoothingCrossEntropy`"
+    "Check `f(logits, targets, eps)`, the batch's mean label-smoothing loss, against `LabelSmoothingCrossEntropy`"
     if _does_nothing(f): return _not_attempted(f)
     cases = list(_smoothing_cases())
     close = lambda a, b: math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
@@ -202,95 +170,60 @@ def check_label_smoothing(f) -> Verdict:
             return _wrong(case, f'one loss per row, shape {_shape(got)}', 'average them over the batch, as fastai does')
         value = _as_number(got)
         if value is None:
-            return _wrong(case, f"it returned a {type(got).__name__}{' of shape ' + _shape(got) if isinstance(got, Tensor) else ''}", 'return the loss as a one-element tensor')
+            return _wrong(case, _returned(got), 'return the loss as a one-element tensor')
         if not math.isfinite(value):
-            return _wrong(case, f'the loss is {value}', 'exp overflows for large logits: take log_softmax rather than the log of softmax' if logits.abs().max() > 50 else '')
+            overflow = 'exp overflows for large logits: take log_softmax rather than the log of softmax'
+            return _wrong(case, f'the loss is {value}', overflow if logits.abs().max() > 50 else '')
         if close(value, want):
             if isinstance(got, Tensor) and got.requires_grad: continue
-            return _wrong(case, 'the value is right, but it carries no gradient', 'compute it with torch operations on the logits, and return the tensor (no .item() or numpy)')
+            return _wrong(case, 'the value is right, but it carries no gradient',
+                          'compute it with torch operations on the logits, and return the tensor (no .item() or numpy)')
+        over_others = ('it spreads eps over the N-1 wrong classes; fastai spreads eps/N over all N, '
+                       'the right one included')
         mistakes = {'it is plain cross-entropy: the smoothing term is missing': F.cross_entropy(logits, targets).item(),
-                    'it spreads eps over the N-1 wrong classes; fastai spreads eps/N over all N, the right one included': _smoothed_over_others(logits, targets, eps).item(),
+                    over_others: _smoothed_over_others(logits, targets, eps).item(),
                     'it sums over the batch: take the mean': want * len(targets)}
         hint = next((m for m, v in mistakes.items() if close(value, v) and not close(v, want)), '')
         return _wrong(case, f'loss {value:.5g}, expected {want:.5g}', hint)
-    return _right(f"the same as fastai's LabelSmoothingCrossEntropy on all {len(cases)} cases (2 to 1000 classes, eps from 0 to 0.3, logits up to 100), gradient included")
-
-# %% ../nbs/22_checks.ipynb #4e1c0a29
-def _weights(m) -> list:
-    "(name, tensor) for each weight and batchnorm statistic of `m`, in the order `m` holds them; none if `m` is not a module"
-    return [(k, v) for k, v in m.state_dict().items() if v.is_floating_point()] if isinstance(m, nn.Module) else []
-
-def _what(m:nn.Module, name:str, t:Tensor) -> str:
-    "'a Conv2d weight of shape (16, 8, 1, 1)': the tensor `name` of `m`, named by the kind of layer that holds it"
-    path, _, attr = name.rpartition('.')
-    return f'a {type(m.get_submodule(path)).__name__} {attr} of shape {_shape(t)}'
-
-def _copy_weights(ours:nn.Module, theirs) -> str|None:
-    "Copy the course's module's weights and statistics into the learner's, pairing them in order; or say why they do not pair"
-    a, b = _weights(ours), _weights(theirs)
-    for (ka, ta), (kb, tb) in zip(a, b):
-        if ta.shape != tb.shape:
-            swapped = tb.dim() > 1 and tb.shape == ta.transpose(0, 1).shape
-            return f"where the course's holds {_what(ours, ka, ta)}, it holds {_what(theirs, kb, tb)}" + (': input and output channels swapped' if swapped else '')
-    if len(b) > len(a): return f"it holds {_what(theirs, *b[len(a)])}, which the course's has no counterpart for"
-    if len(b) < len(a): return f"it lacks {_what(ours, *a[len(b)])}, which the course's holds"
-    with torch.no_grad():
-        for (_, ta), (_, tb) in zip(a, b): tb.copy_(ta)
-
-def _randomise(m:nn.Module, seed:int=0) -> nn.Module:
-    "`m` in eval mode, with random weights and batchnorm statistics"
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for k, v in _weights(m):
-            if k.endswith('running_var'): v.copy_(torch.rand(v.shape, generator=g) + 0.5)
-            elif v.dim() > 1: v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(v[0].numel()))
-            else: v.copy_(torch.randn(v.shape, generator=g) * 0.5 + (1 if k.endswith('weight') else 0))
-    return m.eval()
-
-def _same_output(ours:nn.Module, theirs, x:Tensor) -> tuple:
-    "Copy the weights, run both modules on `x` in eval mode: (what differs or None, their output, ours)"
-    if not callable(theirs): return f'it returned a {type(theirs).__name__}, which cannot be called on a batch', None, None
-    if (problem := _copy_weights(ours, theirs)): return problem, None, None
-    if isinstance(theirs, nn.Module): theirs.eval()
-    with torch.no_grad():
-        want = ours(x)
-        got, err = _call(theirs, x.clone())
-    return err or _tensor_problem(got, want), got, want
-
-def _block_input(ni:int, bs:int, h:int, w:int, channels_last:bool=False, seed:int=0) -> tuple:
-    "A random batch, and how to name it in a message"
-    x = torch.randn(bs, ni, h, w, generator=torch.Generator().manual_seed(seed))
-    return (x.to(memory_format=torch.channels_last) if channels_last else x), f"{_shape(x)}{' channels-last' if channels_last else ''} input"
+    return _right(f"the same as fastai's LabelSmoothingCrossEntropy on all {len(cases)} cases (2 to 1000 classes, "
+                  "eps from 0 to 0.3, logits up to 100), gradient included")
 
 # %% ../nbs/22_checks.ipynb #4e1c0a31
 def check_shortcut(f) -> Verdict:
-    "Check `f(ni, nf, stride)`, a ResBlock's shortcut: for the same weights its output must equal the course's `shortcut`"
+    "Check `f(ni, nf, stride)`, a ResBlock's shortcut: the same output as the course's `shortcut`, for the same weights"
     if _does_nothing(f): return _not_attempted(f)
-    cases = [(8, 8, 1, 2, 6, 6, False), (8, 16, 1, 2, 5, 5, False), (8, 8, 2, 2, 8, 8, False), (8, 16, 2, 2, 8, 8, False),
-             (8, 8, 2, 3, 7, 7, False), (4, 12, 2, 1, 9, 5, False), (16, 32, 2, 2, 6, 6, True)]
+    cases = [(8, 8, 1, 2, 6, 6, False), (8, 16, 1, 2, 5, 5, False), (8, 8, 2, 2, 8, 8, False),
+             (8, 16, 2, 2, 8, 8, False), (8, 8, 2, 3, 7, 7, False), (4, 12, 2, 1, 9, 5, False),
+             (16, 32, 2, 2, 6, 6, True)]
     for ni, nf, stride, bs, h, w, channels_last in cases:
         x, shape = _block_input(ni, bs, h, w, channels_last)
         case = f'shortcut({ni}, {nf}, stride={stride}) on a {shape}'
         theirs, err = _call(f, ni, nf, stride)
         if err: return _wrong(case, err)
         ours = shortcut(ni, nf, stride)
-        ours = _randomise(ours if isinstance(ours, nn.Module) else nn.Sequential())   # the identity is `noop`, a function
+        ours = _randomise(ours if isinstance(ours, nn.Module) else nn.Sequential())   # the identity is `noop`
         problem, got, want = _same_output(ours, theirs, x)
         if problem is None: continue
         hint = ''
-        if "has no counterpart" in problem and ni == nf: hint = 'when the number of channels stays the same, the shortcut needs no weights'
-        elif problem.startswith('it lacks') and ni != nf: hint = 'a change of channels needs a 1x1 conv, then a batchnorm'
-        elif problem.startswith('shape') and stride == 2 and (h % 2 or w % 2): hint = "the residual path's stride-2 conv rounds an odd size up, so the pool must too (ceil_mode=True)"
-        elif problem.startswith('largest error') and (got >= 0).all() and (want < 0).any(): hint = 'its output has no negative values: the shortcut ends with its batchnorm, no activation'
+        if "has no counterpart" in problem and ni == nf:
+            hint = 'when the number of channels stays the same, the shortcut needs no weights'
+        elif problem.startswith('it lacks') and ni != nf:
+            hint = 'a change of channels needs a 1x1 conv, then a batchnorm'
+        elif problem.startswith('shape') and stride == 2 and (h % 2 or w % 2):
+            hint = "the residual path's stride-2 conv rounds an odd size up, so the pool must too (ceil_mode=True)"
+        elif problem.startswith('largest error') and (got >= 0).all() and (want < 0).any():
+            hint = 'its output has no negative values: the shortcut ends with its batchnorm, no activation'
         return _wrong(case, problem, hint)
-    return _right(f"the same output as the course's shortcut on all {len(cases)} cases: the identity, a change of channels, of grid, and both, on odd grids and a channels-last input")
+    return _right(f"the same output as the course's shortcut on all {len(cases)} cases: the identity, a change of "
+                  "channels, of grid, and both, on odd grids and a channels-last input")
 
 # %% ../nbs/22_checks.ipynb #4e1c0a34
 def check_stem_params(f) -> Verdict:
-    "Check `f(*sizes)`, the number of parameters of `resnet_stem(*sizes)` worked out from the sizes, against the stem itself"
+    "Check `f(*sizes)`, the parameter count of `resnet_stem(*sizes)` worked out from the sizes, against the stem itself"
     if _does_nothing(f): return _not_attempted(f)
     g = torch.Generator().manual_seed(0)
-    random_sizes = [tuple(torch.randint(1, 65, (int(torch.randint(2, 6, (), generator=g)),), generator=g).tolist()) for _ in range(3)]
+    n_layers = lambda: int(torch.randint(2, 6, (), generator=g))
+    random_sizes = [tuple(torch.randint(1, 65, (n_layers(),), generator=g).tolist()) for _ in range(3)]
     cases = [(3, 32, 32, 64), (1, 8), (3, 16), (3, 8, 16, 32, 64)] + random_sizes
     for sizes in cases:
         case = f'resnet_stem{sizes}'
@@ -300,10 +233,13 @@ def check_stem_params(f) -> Verdict:
         if value is None: return _wrong(case, f'it returned {got!r}', 'return the count as a number')
         if value == want: continue
         channels = sum(sizes[1:])   # the output channels of all the conv layers: one batchnorm channel each
+        pairs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))   # pairs of input and output channels, all convs
         mistakes = {want - 2 * channels: 'it leaves out the batchnorms: each has a scale and a shift per channel',
-                    want + channels: 'it counts a bias per channel: a conv followed by batchnorm has none (ConvLayer sets bias=False)',
-                    want + 2 * channels: "it counts batchnorm's running mean and variance: statistics kept as buffers, not trained parameters",
-                    want - 8 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])): 'it counts one weight per pair of channels: a 3x3 kernel has 9'}
+                    want + channels: 'it counts a bias per channel: a conv followed by batchnorm has none '
+                                     '(ConvLayer sets bias=False)',
+                    want + 2 * channels: "it counts batchnorm's running mean and variance: statistics kept as buffers, "
+                                         "not trained parameters",
+                    want - 8 * pairs: 'it counts one weight per pair of channels: a 3x3 kernel has 9'}
         return _wrong(case, f'{value:,.0f}, the stem has {want:,}', mistakes.get(value, ''))
     return _right(f"the stem's own count on all {len(cases)} cases, from one conv layer to four, with 1 to 64 channels")
 
@@ -312,73 +248,93 @@ def check_bottleneck(f) -> Verdict:
     """Check `f(ni, nf, stride)`, a whole bottleneck block: for the same weights its output must equal the course's
     `ResBlock(ni, nf, stride, convs=BottleneckConvs)`. The weights are copied in the order the block holds them"""
     if _does_nothing(f): return _not_attempted(f)
-    cases = [(16, 16, 1, 2, 6, 6, False), (8, 32, 1, 2, 5, 5, False), (32, 32, 1, 1, 7, 7, True), (16, 32, 2, 2, 8, 8, False),
-             (16, 64, 2, 3, 7, 9, False), (32, 32, 2, 2, 5, 5, True)]
+    cases = [(16, 16, 1, 2, 6, 6, False), (8, 32, 1, 2, 5, 5, False), (32, 32, 1, 1, 7, 7, True),
+             (16, 32, 2, 2, 8, 8, False), (16, 64, 2, 3, 7, 9, False), (32, 32, 2, 2, 5, 5, True)]
     for i, (ni, nf, stride, bs, h, w, channels_last) in enumerate(cases):
         x, shape = _block_input(ni, bs, h, w, channels_last, seed=i)
         case = f'a bottleneck block ({ni}, {nf}, stride={stride}) on a {shape}'
         theirs, err = _call(f, ni, nf, stride)
         if err: return _wrong(case, err)
-        problem, got, want = _same_output(_randomise(ResBlock(ni, nf, stride, convs=BottleneckConvs), seed=i), theirs, x)
+        ours = _randomise(ResBlock(ni, nf, stride, convs=BottleneckConvs), seed=i)
+        problem, got, want = _same_output(ours, theirs, x)
         if problem is None: continue
         hint = ''
-        if problem.startswith('largest error') and (got < 0).any(): hint = 'its output has negative values: the block ends with a ReLU, after the addition'
+        if problem.startswith('largest error') and (got < 0).any():
+            hint = 'its output has negative values: the block ends with a ReLU, after the addition'
         elif problem.startswith('largest error') and stride == 2 and all(c[2] == 1 for c in cases[:i]):
-            hint = 'the stride-1 cases are right: the course puts the stride in the 3x3 conv, and a 2x2 average pool in the shortcut'
+            hint = ('the stride-1 cases are right: the course puts the stride in the 3x3 conv, '
+                    'and a 2x2 average pool in the shortcut')
         elif problem.startswith("where the course's holds") and _weights(theirs)[0][1].shape[0] != nf // 4:
             hint = f'the first 1x1 conv narrows the channels to nf // 4 = {nf // 4}'
         return _wrong(case, problem, hint)
-    return _right(f"the same output as the course's bottleneck block on all {len(cases)} cases, with and without a change of channels and of grid, on odd grids and channels-last inputs")
+    return _right(f"the same output as the course's bottleneck block on all {len(cases)} cases, with and without "
+                  "a change of channels and of grid, on odd grids and channels-last inputs")
 
 # %% ../nbs/22_checks.ipynb #4e1c0a40
 class Question:
-    "A question with a short answer: `answer()` works it out with the course's code, `why` explains it, `hints` say why a wrong answer is wrong"
+    "A question with a short answer: `answer()` works it out with the course's code; `why` and `hints` explain it"
     def __init__(self,
                  ask:str,         # the question, as the learner reads it
                  answer,          # a function returning the answer: a number, or a shape as a tuple
                  why:str,         # why the answer is right, shown with it
-                 hints:dict):     # for a number, a hint per known wrong value; for a shape, per part ('batch', 'channels', 'grid', 'axes')
+                 hints:dict):     # a hint per known wrong number; for a shape, per part: batch, channels, grid, axes
         self.ask, self.answer, self.why, self.hints = ask, answer, why, hints
 
 QUESTIONS = {
     'pooled shape': Question(
         'nn.AdaptiveAvgPool2d(1) takes a batch of shape (2, 8, 5, 7): what shape comes out?',
         lambda: tuple(nn.AdaptiveAvgPool2d(1)(torch.zeros(2, 8, 5, 7)).shape),
-        "the pool averages each channel's 5x7 grid into one value, and keeps both spatial axes, of size 1; dropping them is Flatten's job",
+        "the pool averages each channel's 5x7 grid into one value, and keeps both spatial axes, of size 1; "
+        "dropping them is Flatten's job",
         {'axes': 'the pool keeps the two spatial axes, of size 1: dropping them is what the Flatten after it is for',
-         'batch': 'pooling never changes the batch size', 'channels': 'the pool averages within each channel, so the channels stay',
+         'batch': 'pooling never changes the batch size',
+         'channels': 'the pool averages within each channel, so the channels stay',
          'grid': 'AdaptiveAvgPool2d(1) is given the size of its output grid, not of its window'}),
     'stride-2 block': Question(
         'ResBlock(8, 16, stride=2) takes a batch of shape (2, 8, 7, 7): what shape comes out?',
         lambda: tuple(ResBlock(8, 16, stride=2)(torch.zeros(2, 8, 7, 7)).shape),
-        "the block maps 8 channels to 16, and both of its paths halve the grid, rounding up: the stride-2 conv (padding 1) and the shortcut's average pool (ceil_mode)",
+        "the block maps 8 channels to 16, and both of its paths halve the grid, rounding up: the stride-2 conv "
+        "(padding 1) and the shortcut's average pool (ceil_mode)",
         {'batch': 'no layer of a block changes the batch size', 'channels': 'ResBlock(ni, nf) gives nf channels',
-         'grid': "to halve an odd size, a stride-2 conv with padding 1 rounds up, and so does the shortcut's pool (ceil_mode=True)",
+         'grid': "to halve an odd size, a stride-2 conv with padding 1 rounds up, and so does the shortcut's pool "
+                 "(ceil_mode=True)",
          'axes': 'a block keeps all four axes: batch, channels, height, width'}),
     'conv1x1 weights': Question(
         'How many weights does nn.Conv2d(8, 4, 1, bias=False) hold?',
         lambda: sum(p.numel() for p in nn.Conv2d(8, 4, 1, bias=False).parameters()),
-        "one weight per pair of input and output channels, 8 x 4: each of the 4 filters is a dot product with a pixel's 8 channel values",
-        {36: 'that counts a bias per filter, and this conv has bias=False', 288: 'a 1x1 kernel has one position, not nine',
-         8: 'each of the 4 filters has its own weights', 4: 'each filter has a weight for each of the 8 input channels'}),
+        "one weight per pair of input and output channels, 8 x 4: each of the 4 filters is a dot product with a "
+        "pixel's 8 channel values",
+        {36: 'that counts a bias per filter, and this conv has bias=False',
+         288: 'a 1x1 kernel has one position, not nine',
+         8: 'each of the 4 filters has its own weights',
+         4: 'each filter has a weight for each of the 8 input channels'}),
     'conv1x1 shape': Question(
         'F.conv2d applies weights of shape (16, 3, 1, 1) to an image of shape (1, 3, 160, 213): what shape comes out?',
         lambda: tuple(F.conv2d(torch.zeros(1, 3, 160, 213), torch.zeros(16, 3, 1, 1)).shape),
         'one output channel per filter, and a 1x1 kernel at stride 1 keeps the 160x213 grid',
-        {'batch': 'a convolution never changes the batch size', 'channels': 'each filter gives one output channel: the weights are (filters, input channels, 1, 1)',
-         'grid': 'a 1x1 kernel, at stride 1 and without padding, leaves the height and width alone', 'axes': 'the output keeps all four axes'}),
+        {'batch': 'a convolution never changes the batch size',
+         'channels': 'each filter gives one output channel: the weights are (filters, input channels, 1, 1)',
+         'grid': 'a 1x1 kernel, at stride 1 and without padding, leaves the height and width alone',
+         'axes': 'the output keeps all four axes'}),
     'stem shape': Question(
-        "The course's stem, resnet_stem(3, 32, 32, 64), takes an image of shape (1, 3, 160, 213): what shape comes out?",
+        "The course's stem, resnet_stem(3, 32, 32, 64), takes an image of shape (1, 3, 160, 213): "
+        "what shape comes out?",
         lambda: tuple(nn.Sequential(*resnet_stem(3, 32, 32, 64))(torch.zeros(1, 3, 160, 213)).shape),
-        'the last conv layer gives 64 channels, and two layers halve the grid, rounding up: the first conv and the max pool (160, 80, 40; 213, 107, 54)',
-        {'batch': 'the stem never changes the batch size', 'channels': 'the stem ends with the conv layer from 32 to 64 channels',
-         'grid': 'two of its layers have stride 2 (the first conv and the max pool), and each rounds an odd size up', 'axes': 'the stem keeps all four axes'}),
+        'the last conv layer gives 64 channels, and two layers halve the grid, rounding up: the first conv and the '
+        'max pool (160, 80, 40; 213, 107, 54)',
+        {'batch': 'the stem never changes the batch size',
+         'channels': 'the stem ends with the conv layer from 32 to 64 channels',
+         'grid': 'two of its layers have stride 2 (the first conv and the max pool), and each rounds an odd size up',
+         'axes': 'the stem keeps all four axes'}),
     'bottleneck macs': Question(
         'How many multiply-adds per pixel do the three convs of a bottleneck block 256 channels wide (stride 1) do?',
         lambda: round(layer_stats(ResBlock(256, 256, convs=BottleneckConvs), 8, c_in=256).macs.sum() / 64),
-        '256 x 64 for the first 1x1 conv, 9 x 64 x 64 for the 3x3 conv at the narrow width, and 64 x 256 for the last 1x1: 16,384 + 36,864 + 16,384',
-        {73_728: 'that is a basic block 64 channels wide', 1_179_648: 'that is two 3x3 convs at the full 256 channels: a basic block that wide',
-         36_864: 'that is the 3x3 conv alone: add the two 1x1 convs', 32_768: 'that is the two 1x1 convs alone: add the 3x3 conv'}),
+        '256 x 64 for the first 1x1 conv, 9 x 64 x 64 for the 3x3 conv at the narrow width, and 64 x 256 for the '
+        'last 1x1: 16,384 + 36,864 + 16,384',
+        {73_728: 'that is a basic block 64 channels wide',
+         1_179_648: 'that is two 3x3 convs at the full 256 channels: a basic block that wide',
+         36_864: 'that is the 3x3 conv alone: add the two 1x1 convs',
+         32_768: 'that is the two 1x1 convs alone: add the 3x3 conv'}),
 }
 
 def _as_shape(answer) -> tuple|None:
@@ -386,8 +342,8 @@ def _as_shape(answer) -> tuple|None:
     if isinstance(answer, str):
         try: answer = ast.literal_eval(answer)
         except (ValueError, SyntaxError): return None
-    if isinstance(answer, (tuple, list, torch.Size)) and all(isinstance(v, int) and not isinstance(v, bool) for v in answer): return tuple(answer)
-    return None
+    ints = lambda: all(isinstance(v, int) and not isinstance(v, bool) for v in answer)
+    return tuple(answer) if isinstance(answer, (tuple, list, torch.Size)) and ints() else None
 
 def _as_count(answer) -> float|None:
     "A number from an int, a float or a string such as '69,632'; None if it is not a number"
@@ -400,16 +356,19 @@ _PARTS = {'batch': 'the batch size', 'channels': 'the number of channels', 'grid
 
 def _shape_problem(got:tuple, want:tuple, hints:dict) -> str|None:
     "Which part of the shape `got` is wrong, and why; None if none is"
-    if len(got) != len(want): return f"{len(got)} axes, where the answer has {len(want)}. {hints['axes'][0].upper()}{hints['axes'][1:]}"
+    hint = lambda part: hints[part][0].upper() + hints[part][1:]
+    if len(got) != len(want): return f"{len(got)} axes, where the answer has {len(want)}. {hint('axes')}"
     for part, axes in (('batch', [0]), ('channels', [1]), ('grid', range(2, len(want)))):
-        if any(got[i] != want[i] for i in axes): return f"{_PARTS[part]} is wrong. {hints[part][0].upper()}{hints[part][1:]}"
+        if any(got[i] != want[i] for i in axes): return f"{_PARTS[part]} is wrong. {hint(part)}"
     return None
 
 def check_answer(question:str, answer) -> Verdict:
-    "Check a typed `answer` to the question `QUESTIONS[question]` (a number, or a shape as a tuple): right or wrong, and why"
-    if question not in QUESTIONS: raise KeyError(f"no question {question!r}: the questions are {', '.join(map(repr, QUESTIONS))}")
+    "Check a typed `answer` (a number, or a shape as a tuple) to `QUESTIONS[question]`: right or wrong, and why"
+    if question not in QUESTIONS:
+        raise KeyError(f"no question {question!r}: the questions are {', '.join(map(repr, QUESTIONS))}")
     q = QUESTIONS[question]
-    if answer is ... or answer is None: return Verdict('not attempted', f'{q.ask} Replace the ... with your answer, then run this cell again')
+    if answer is ... or answer is None:
+        return Verdict('not attempted', f'{q.ask} Replace the ... with your answer, then run this cell again')
     want = q.answer()
     if isinstance(want, tuple):
         got = _as_shape(answer)

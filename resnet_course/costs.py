@@ -1,4 +1,4 @@
-"""A per-layer profile of any model: each convolution's and linear layer's output shape, parameters and multiply-adds, with two plots that show where a net spends its compute and where it keeps its weights.
+"""Each layer's output shape, parameters and multiply-adds; plots of where a net spends compute and keeps its weights.
 
 Docs: https://resnet-course.github.io/resnet_course/costs.html.md"""
 
@@ -58,7 +58,8 @@ def plot_macs_vs_params(stats:pd.DataFrame, title:str='', ax=None):
     sc = ax.scatter(stats.params, stats.macs, c=np.arange(len(stats)), cmap='viridis', s=40, zorder=3)
     xs = np.logspace(np.log10(stats.params.min() / 2), np.log10(stats.params.max() * 2), 10)
     for side in sorted({int(round(np.sqrt(v))) for v in per_param if v > 1}, reverse=True):
-        ax.plot(xs, xs * side**2, ':', color='grey', lw=0.8); ax.text(xs[-1], xs[-1] * side**2, f'{side}x{side}', fontsize=7, va='center')
+        ax.plot(xs, xs * side**2, ':', color='grey', lw=0.8)
+        ax.text(xs[-1], xs[-1] * side**2, f'{side}x{side}', fontsize=7, va='center')
     ax.set_xscale('log'); ax.set_yscale('log'); ax.set_xlabel('parameters'); ax.set_ylabel('multiply-adds per image')
     plt.colorbar(sc, ax=ax, label='layer (forward order)'); ax.set_title(title)
     return ax
@@ -72,7 +73,7 @@ def training_memory(
     c_in:int=3,         # input channels
     act_bytes:int=4,    # bytes per activation: 4 in fp32, 2 under mixed precision (fp16 or bf16)
 ) -> int:
-    "Estimated bytes for one training step of `make(n_out)` on `bs` images of `size`: activations and their gradients, weights, gradients and Adam's state"
+    "Estimated bytes of one training step of `make(n_out)` on `bs` images of `size`, from activations to Adam's state"
     with torch.device('meta'): model = make(n_out)
     kept = 0
     def count(m, inp, out):
@@ -95,13 +96,13 @@ def least_training_memory(
     c_in:int=3,         # input channels
     act_bytes:int=4,    # bytes per activation: 4 in fp32, 2 under mixed precision (fp16 or bf16)
 ) -> int:
-    "The bytes one training step of `make(n_out)` cannot do without: what autograd keeps for the backward pass, and the weights, their gradients and Adam's state"
+    "The least bytes a training step of `make(n_out)` needs: autograd's saved tensors, weights, gradients, Adam's state"
     with torch.device('meta'): model = make(n_out)
     weights = [p.untyped_storage() for p in model.parameters()]       # held, so that their ids stay theirs
     skip, kept = {id(s) for s in weights}, {}
     def pack(t):
         s = t.untyped_storage()
-        if id(s) not in skip: kept[id(s)] = (s, s.nbytes())          # one storage, counted once, however many ops keep it
+        if id(s) not in skip: kept[id(s)] = (s, s.nbytes())          # counted once, however many ops keep it
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         model.train()(torch.empty(bs, c_in, size, size, device='meta'))
@@ -110,13 +111,14 @@ def least_training_memory(
 
 # %% ../nbs/55_costs.ipynb #13f2d691
 IMAGENETTE_IMAGES = (9_469, 3_925)      # training and validation images of Imagenette (the full data)
-T4_FLOPS = 8e12                         # assumed: what a T4's fp16 tensor cores (65 TFLOPS peak) sustain in a ResNet training step
-H200_CALIBRATION = Path('gpu')/'calibration'/'h200.json'   # in a results folder: the course's one calibration run on an H200
+T4_FLOPS = 8e12                         # assumed: what a T4's fp16 tensor cores (65 TFLOPS peak) sustain for a ResNet
+H200_CALIBRATION = Path('gpu')/'calibration'/'h200.json'   # in a results folder: the course's calibration run, H200
 
-CALIBRATION_KEYS = ('resnet50 224 px images/s', 'chapter loader 128 px images/s', 's/epoch')   # what the estimates read from it
+# what the estimates read from it
+CALIBRATION_KEYS = ('resnet50 224 px images/s', 'chapter loader 128 px images/s', 's/epoch')
 
 def read_calibration(results:Path) -> dict:
-    "The H200 calibration record in the results folder `results` (say, `course_results()`); refused, naming what it lacks, if incomplete"
+    "The H200 calibration record in the results folder `results` (say, `course_results()`); refused if incomplete"
     p = Path(results)/H200_CALIBRATION
     rec = json.loads(p.read_text())
     missing = [k for k in CALIBRATION_KEYS if k not in rec]
@@ -143,20 +145,22 @@ def estimated_seconds(
     epochs:int=1,         # epochs
     size:int=None,        # image size, for the loader's speed (None: loading not counted)
 ) -> float:
-    "Estimated seconds to train: in each epoch, training and validation each take the longer of their compute and their loading"
+    "Estimated seconds to train: each epoch's training and validation take the longer of their compute and loading"
     load = (lambda n: n / machine.loader_rate(size)) if size else (lambda n: 0.)
-    return epochs * (max(3 * 2 * macs * train / machine.flops, load(train)) + max(2 * macs * valid / machine.flops, load(valid)))
+    return epochs * (max(3 * 2 * macs * train / machine.flops, load(train)) +
+                     max(2 * macs * valid / machine.flops, load(valid)))
 
 def gpu_machines(
-    two_cores:tuple,      # images/s of the chapter's loader on two CPU cores, at 128 and 224 px (the course's CPU benchmark)
+    two_cores:tuple,      # images/s of the chapter's loader on two CPU cores at 128 and 224 px (the CPU benchmark)
     resnet50,             # `resnet50(n_out)` makes the course's ResNet50, the model the H200 was timed with
     calibration:dict,     # the H200's calibration record (`read_calibration`)
 ) -> dict:
     "The T4 (on a two-core hosted kernel) and the H200 (from the course's calibration run) that the estimates assume"
     h200_flops = calibration['resnet50 224 px images/s'] * 3 * 2 * layer_stats(resnet50(10), 224).macs.sum()
-    slower = two_cores[1] / two_cores[0]                                   # the loader at 224 px against 128 px, as on two cores
+    slower = two_cores[1] / two_cores[0]        # the loader at 224 px against 128 px, as on two cores
     h200_loader = calibration['chapter loader 128 px images/s']
-    return {'T4': GPUMachine('T4', T4_FLOPS, tuple(two_cores)), 'H200': GPUMachine('H200', h200_flops, (h200_loader, h200_loader * slower))}
+    return {'T4': GPUMachine('T4', T4_FLOPS, tuple(two_cores)),
+            'H200': GPUMachine('H200', h200_flops, (h200_loader, h200_loader * slower))}
 
 # %% ../nbs/55_costs.ipynb #2a422757
 @dataclass(frozen=True)
@@ -173,17 +177,21 @@ class TrainingCell:
     loads:bool = True                   # the chapter's Imagenette loader feeds it (its speed is in the estimate)
 
 GPU_TRAINING_CELLS = (
-    TrainingCell('10_pooling', 'd20bb675', "the FCN's learning-rate finder (100 batches of 128)", 'fcn', epochs=1, train=12_800, valid=0),
+    TrainingCell('10_pooling', 'd20bb675', "the FCN's learning-rate finder (100 batches of 128)", 'fcn',
+                 epochs=1, train=12_800, valid=0),
     TrainingCell('10_pooling', '674910cb', 'the FCN, 5 epochs at 128 px', 'fcn'),
     TrainingCell('11_resblock', '83fd940f', 'one ResBlock per stage, 5 epochs', 'resblock'),
     TrainingCell('11_resblock', 'c97399b9', 'two ResBlocks per stage, 5 epochs', 'resblock2'),
     TrainingCell('13_resnet', 'ffc130f3', 'ResNet18, 5 epochs', 'resnet18'),
     TrainingCell('14_bottleneck', '9e23eff4', 'ResNet50, 20 epochs at 224 px', 'resnet50', 224, 20),
-    TrainingCell('21_exercises', 'd4581604', 'the two MNIST nets, 3 epochs each', 'mnist', 28, 6, 60_000, 10_000, loads=False),
-    TrainingCell('21_exercises', 'ca9e684b', 'ResNet18, 5 epochs, without and with label smoothing', 'resnet18', epochs=10),
+    TrainingCell('21_exercises', 'd4581604', 'the two MNIST nets, 3 epochs each', 'mnist', 28, 6, 60_000, 10_000,
+                 loads=False),
+    TrainingCell('21_exercises', 'ca9e684b', 'ResNet18, 5 epochs, without and with label smoothing', 'resnet18',
+                 epochs=10),
     TrainingCell('21_exercises', 'f73219fa', 'ResNet18, 20 epochs, cross-entropy', 'resnet18', epochs=20),
     TrainingCell('21_exercises', '692c045f', 'ResNet18, 20 epochs, label smoothing', 'resnet18', epochs=20),
-    TrainingCell('21_exercises', '64862f35', 'nothing: it tabulates the four runs above from their records', 'resnet18', epochs=0),
+    TrainingCell('21_exercises', '64862f35', 'nothing: it tabulates the four runs above from their records', 'resnet18',
+                 epochs=0),
 )
 
 def cell_estimates(
@@ -195,6 +203,7 @@ def cell_estimates(
     rows = []
     for c in ifnone(cells, GPU_TRAINING_CELLS):
         macs = layer_stats(makers[c.model](10), c.size).macs.sum() if c.loads else float('nan')
+        minutes = lambda m: estimated_seconds(macs, m, c.train, c.valid, c.epochs, c.size) / 60
         rows.append({'notebook': c.notebook, 'cell': c.cell, 'what it trains': c.what,
-                     **{name: estimated_seconds(macs, m, c.train, c.valid, c.epochs, c.size) / 60 if c.loads else float('nan') for name, m in machines.items()}})
+                     **{name: minutes(m) if c.loads else float('nan') for name, m in machines.items()}})
     return pd.DataFrame(rows)

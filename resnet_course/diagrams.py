@@ -1,4 +1,4 @@
-"""Diagrams drawn from the model itself: one forward pass records every layer the input goes through, with the shape of each tensor, and Graphviz lays them out.
+"""Diagrams drawn from the model itself: one forward pass records each layer and tensor shape; Graphviz lays them out.
 
 Docs: https://resnet-course.github.io/resnet_course/diagrams.html.md"""
 
@@ -36,11 +36,13 @@ def _rename(graph, boxes:dict, frames:dict):
     for line in graph.body:
         line = re.sub(r'<BR/>depth:\d+', '', line)
         box = re.match(r'\s*(\d+) \[label=<\s*<TABLE.*?<TD[^>]*>([^<]+)<', line, re.S)
-        if box and box.group(1) in boxes: line = line.replace(f'>{box.group(2)}<', f'>{html.escape(boxes[box.group(1)])}<', 1)
-        if frame in frames: line = re.sub(r'\blabel=\S+', lambda _: 'label=' + graphviz.quoting.quote(frames[frame]), line, count=1)
+        if box and box.group(1) in boxes:
+            line = line.replace(f'>{box.group(2)}<', f'>{html.escape(boxes[box.group(1)])}<', 1)
+        if frame in frames:
+            line = re.sub(r'\blabel=\S+', lambda _: 'label=' + graphviz.quoting.quote(frames[frame]), line, count=1)
         frame = (re.match(r'\s*subgraph cluster_(\d+) \{', line) or [None, None])[1]
         body.append(line)
-    # torchview declares the model's output inside the frame of the module that made it; declared at the top, it sits outside
+    # torchview declares the model's output inside the frame of the module that made it; at the top, it sits outside
     out = [l for l in body if '>output-tensor<' in l]
     graph.body = [l for l in body if l not in out] + ['\t' + l.lstrip('\t') for l in out]
 
@@ -52,15 +54,19 @@ def model_graph(model:nn.Module,              # the model to draw
                 names:dict=None,              # {module: name} for boxes and frames that should say more than their type
                 title:str=None,               # a caption above the drawing
                ) -> graphviz.Digraph:
-    "The graph of one forward pass of `model` on a tensor of `input_size`, each box named and showing its input and output shapes"
+    "The graph of a forward pass of `model` on an `input_size` tensor, each box named, with its input and output shapes"
     device = next(model.parameters(), torch.empty(0)).device
-    g = draw_graph(model, input_size=input_size, depth=depth, expand_nested=expand_nested, graph_dir=direction, device=device, mode='eval')
+    g = draw_graph(model, input_size=input_size, depth=depth, expand_nested=expand_nested, graph_dir=direction,
+                   device=device, mode='eval')
     given = {id(m): n for m, n in (names or {}).items()}
     box_name = {id(m): given.get(id(m), conv_name(m)) for m in model.modules() if isinstance(m, nn.Conv2d)} | given
     frame_name = {id(m): given.get(id(m), f'{path}: {type(m).__name__}') for path, m in model.named_modules() if path}
     nodes = [n for n in _nodes(g.node_hierarchy) if hasattr(n, 'compute_unit_id')]
-    _rename(g.visual_graph, boxes={str(g.id_dict[n.node_id]): box_name[n.compute_unit_id] for n in nodes if n.compute_unit_id in box_name and n.node_id in g.id_dict},
-            frames={str(g.subgraph_dict[n.node_id]): frame_name[n.compute_unit_id] for n in nodes if n.compute_unit_id in frame_name and n.node_id in g.subgraph_dict})
+    boxes = {str(g.id_dict[n.node_id]): box_name[n.compute_unit_id]
+             for n in nodes if n.compute_unit_id in box_name and n.node_id in g.id_dict}
+    frames = {str(g.subgraph_dict[n.node_id]): frame_name[n.compute_unit_id]
+              for n in nodes if n.compute_unit_id in frame_name and n.node_id in g.subgraph_dict}
+    _rename(g.visual_graph, boxes=boxes, frames=frames)
     if title: g.visual_graph.attr(label=title, labelloc='t', fontsize='14')
     return g.visual_graph
 
@@ -91,7 +97,8 @@ def draw_model(model:nn.Module, input_size:tuple, depth:int=3, **kwargs) -> ipd.
 def beside(*images:ipd.Image, gap:int=40) -> ipd.Image:
     "One PNG with `images` side by side, top-aligned, `gap` pixels apart; keeps their graphs as `.graphs`"
     pics = [PIL.Image.open(io.BytesIO(i.data)).convert('RGB') for i in images]
-    out = PIL.Image.new('RGB', (sum(p.width for p in pics) + gap * (len(pics) - 1), max(p.height for p in pics)), 'white')
+    size = (sum(p.width for p in pics) + gap * (len(pics) - 1), max(p.height for p in pics))
+    out = PIL.Image.new('RGB', size, 'white')
     x = 0
     for p in pics: out.paste(p, (x, 0)); x += p.width + gap
     img = ipd.Image(data=_png(out), format='png')

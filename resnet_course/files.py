@@ -1,4 +1,4 @@
-"""Atomic writes, a lock for a folder that one run writes at a time, content hashes, a place to move damaged files aside, and one rule for reusing a result made with the same settings.
+"""Atomic writes, a folder lock, content hashes, damaged files moved aside, and one rule for reusing a result.
 
 Docs: https://resnet-course.github.io/resnet_course/files.html.md"""
 
@@ -18,11 +18,11 @@ __all__ = ['TEMP_SUFFIX', 'atomic_path', 'atomic_write', 'remove_stale_temps', '
 
 # %% ../nbs/51_files.ipynb #c8b7522d
 TEMP_SUFFIX = '.resnet-course.tmp'   # every temporary file the course writes ends so, and only those are ever removed
-_TEMP_NAME = re.compile(r'\..+\.[a-z0-9_]{8}' + re.escape(TEMP_SUFFIX))   # what `mkstemp` makes of `.NAME.` + 8 random characters + the suffix
+_TEMP_NAME = re.compile(r'\..+\.[a-z0-9_]{8}' + re.escape(TEMP_SUFFIX))   # `mkstemp`: `.NAME.`, 8 random chars, suffix
 
 @contextmanager
 def atomic_path(path:Path|str):
-    "A temporary path beside `path` to write to: renamed onto `path`, flushed to disk, when the block ends; removed if it raises"
+    "A temporary path beside `path`: flushed and renamed onto `path` when the block ends; removed if it raises"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=TEMP_SUFFIX); os.close(fd)
@@ -50,8 +50,10 @@ def _umask() -> int:
     m = os.umask(0); os.umask(m); return m
 
 def remove_stale_temps(folder:Path|str) -> int:
-    "Delete the temporary files that killed atomic writes left under `folder`, recognised by the exact name `atomic_path` gives them; only safe while no one else writes there"
-    stale = [p for p in Path(folder).rglob(f'.*{TEMP_SUFFIX}') if _TEMP_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    "Delete the temporary files that killed atomic writes left under `folder`; safe only while no one else writes there"
+    # recognised by the exact name `atomic_path` gives them
+    stale = [p for p in Path(folder).rglob(f'.*{TEMP_SUFFIX}')
+             if _TEMP_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
     for p in stale: p.unlink(missing_ok=True)
     return len(stale)
 
@@ -84,7 +86,8 @@ def folder_lock(
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES): raise
             f.seek(0); holder = f.read().strip() or 'another process'
-            if not wait: raise FolderBusyError(f"{folder} is in use by {holder}. Wait for it to finish, or give this {what} another folder (--out).") from None
+            if not wait: raise FolderBusyError(f"{folder} is in use by {holder}. Wait for it to finish, "
+                                               f"or give this {what} another folder (--out).") from None
             print(f"Waiting for {holder}, which is using {folder} ...", flush=True)
             fcntl.lockf(f, fcntl.LOCK_EX)
         f.seek(0); f.truncate(); f.write(f'process {os.getpid()}'); f.flush()
@@ -100,7 +103,7 @@ def file_sha256(path:Path|str) -> str:
     return h.hexdigest()
 
 def move_aside(path:Path|str, why:str, label:str='damaged') -> Path:
-    "Rename `path` to `path.LABEL-TIMESTAMP` (a damaged file, or one that cannot be checked), print where it went and why, and return the new path"
+    "Rename `path` (damaged, or not checkable) to `path.LABEL-TIMESTAMP`, say where and why, and return the new path"
     path = Path(path)
     new = path.with_name(f"{path.name}.{label}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     os.replace(path, new)
@@ -116,8 +119,9 @@ def _jsonable(o):
     return json.loads(json.dumps(o))
 
 def content_digest(obj) -> str:
-    "SHA-256 of `obj` as canonical JSON (keys sorted): equal for equal contents, whatever the order they were written in"
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()).hexdigest()
+    "SHA-256 of `obj` as canonical JSON (keys sorted): equal for equal contents, whatever order they were written in"
+    s = json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+    return hashlib.sha256(s.encode()).hexdigest()
 
 def signed(entry:dict) -> dict:
     "`entry` with the checksum of its own contents added"
@@ -125,22 +129,25 @@ def signed(entry:dict) -> dict:
     return {**entry, 'checksum': content_digest(entry)}
 
 def entry_problem(e, check:Callable=None) -> str|None:
-    "Why `e` is not a valid entry of a store (in words), or None: its shape, its checksum, then what `check(e)` says of its contents"
-    if not isinstance(e, dict) or not isinstance(e.get('settings'), dict) or 'result' not in e: return 'is not a {"settings": ..., "result": ...} entry'
+    "Why `e` is not a valid entry of a store (in words), or None: its shape, its checksum, then what `check(e)` says"
+    if not isinstance(e, dict) or not isinstance(e.get('settings'), dict) or 'result' not in e:
+        return 'is not a {"settings": ..., "result": ...} entry'
     if 'checksum' not in e: return 'has no checksum, so it cannot be told from an entry edited by hand'
-    if e['checksum'] != content_digest({k: v for k, v in e.items() if k != 'checksum'}): return 'does not match its checksum: it was edited or damaged'
+    if e['checksum'] != content_digest({k: v for k, v in e.items() if k != 'checksum'}):
+        return 'does not match its checksum: it was edited or damaged'
     return check(e) if check is not None else None
 
 def _entry_name(e) -> str:
     "A few words naming an entry in a message: its settings, shortened"
     s = e.get('settings') if isinstance(e, dict) else None
-    return (json.dumps(s, sort_keys=True)[:80] + ('...' if len(json.dumps(s)) > 80 else '')) if isinstance(s, dict) else repr(e)[:40]
+    if not isinstance(s, dict): return repr(e)[:40]
+    return json.dumps(s, sort_keys=True)[:80] + ('...' if len(json.dumps(s)) > 80 else '')
 
 def load_results(
     path:Path|str,            # the JSON store
     check:Callable=None,      # `check(entry)`: why an entry's contents are not usable in this store, or None
 ) -> list:
-    "The valid entries of the store at `path`: none if it is missing; a damaged store is moved aside, and so is each invalid entry, each with one line"
+    "The valid entries of the store at `path` (none if missing); a damaged store or bad entry is moved aside, in a line"
     path = Path(path)
     if not path.exists(): return []
     try:
@@ -155,38 +162,43 @@ def load_results(
         aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         atomic_write(aside, json.dumps([e for e, _ in bad], indent=1))
         atomic_write(path, json.dumps([e for e, why in problems if not why], indent=1))
-        for e, why in bad: print(f"Warning: an entry of {path} ({_entry_name(e)}) {why}. Moved it aside to {aside.name}; its result will be made again.")
+        for e, why in bad: print(f"Warning: an entry of {path} ({_entry_name(e)}) {why}. "
+                                 f"Moved it aside to {aside.name}; its result will be made again.")
     return [e for e, why in problems if not why]
 
 def _differences(old:dict, new:dict) -> str:
     "The settings in which `old` and `new` differ, as `name: old -> new`"
-    return ', '.join(f'{k}: {old.get(k, "unset")!r} -> {new.get(k, "unset")!r}' for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+    return ', '.join(f'{k}: {old.get(k, "unset")!r} -> {new.get(k, "unset")!r}'
+                     for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
 
 def reuse_or_make(
     path:Path|str,            # the JSON store, a list of {"settings": ..., "result": ..., "checksum": ...} entries
-    settings:dict,            # everything the result depends on, as JSON values; an entry is reused only if its settings equal these
+    settings:dict,            # all the result depends on, as JSON values; only an entry of equal settings is reused
     make:Callable,            # `make()` computes the result (JSON values); called only when no entry matches
-    keep_others:bool=True,    # keep the entries of other settings beside the new one; False: the store holds one result, and other settings are refused
+    keep_others:bool=True,    # keep other settings' entries beside the new one; False: one result, others refused
     needs=(),                 # files the result also lives in: if one is missing, a matching entry is made again
-    defaults:dict=None,       # values of settings added since older entries were made: an entry that lacks one reads as having it
+    defaults:dict=None,       # values of settings added since older entries: an entry lacking one reads as having it
     check:Callable=None,      # `check(entry)`: why an entry's contents are not usable (see `load_results`)
 ):
-    "The result stored at `path` for `settings`, or `make()`'s, stored there with its checksum; a result of other settings is never overwritten silently"
+    "The result stored at `path` for `settings`, or `make()`'s, stored with its checksum; never overwrites another's"
     path, settings = Path(path), _jsonable(settings)
     with_defaults = lambda e: {**(defaults or {}), **e['settings']}
     entries = load_results(path, check)
     same = [e for e in entries if with_defaults(e) == settings]
     if same and all(Path(f).exists() for f in needs):
         r = same[0]['result']
-        made = f", made {r['date']} on {r['hardware']}" if isinstance(r, dict) and {'date', 'hardware'} <= r.keys() else ''
+        dated = isinstance(r, dict) and {'date', 'hardware'} <= r.keys()
+        made = f", made {r['date']} on {r['hardware']}" if dated else ''
         print(f"Reusing the record {path}{made}.")
         return r
     others = [e for e in entries if with_defaults(e) != settings]
     if others and not keep_others:
-        raise OtherSettingsError(f"{path} holds a result made with other settings ({_differences(with_defaults(others[0]), settings)}): "
+        raise OtherSettingsError(f"{path} holds a result made with other settings "
+                                 f"({_differences(with_defaults(others[0]), settings)}): "
                                  f"give this run another folder (--out), or move {path.name} aside to make it again.")
     result = _jsonable(make())
-    kept = [e for e in load_results(path, check) if with_defaults(e) != settings] if keep_others else []   # read again: entries stored meanwhile stay
+    # read again: entries stored meanwhile stay
+    kept = [e for e in load_results(path, check) if with_defaults(e) != settings] if keep_others else []
     atomic_write(path, json.dumps(kept + [signed({'settings': settings, 'result': result})], indent=1))
     return result
 
@@ -195,32 +207,37 @@ _EXPORTED = re.compile(r'^\s*#\|\s*export[si]?\b', re.M)   # the directives of t
 
 def _nbdev_root(start:Path) -> Path|None:
     "The project folder at or above `start`: the first whose pyproject.toml has a [tool.nbdev] table"
-    return next((p for p in (start, *start.parents) if (p/'pyproject.toml').is_file() and '[tool.nbdev]' in (p/'pyproject.toml').read_text()), None)
+    def is_root(p): return (p/'pyproject.toml').is_file() and '[tool.nbdev]' in (p/'pyproject.toml').read_text()
+    return next((p for p in (start, *start.parents) if is_root(p)), None)
 
 def unparsable_cells(nbs:Path|str) -> list:
     "Each exported cell of the notebooks under `nbs` that Python cannot parse, as 'notebook, cell N (id), line L: why'"
     bad = []
     for nb in sorted(Path(nbs).rglob('*.ipynb')):
-        if any(part.startswith(('.', '_')) for part in nb.relative_to(nbs).parts): continue   # checkpoints, and what nbdev skips
+        # checkpoints, and what nbdev skips
+        if any(part.startswith(('.', '_')) for part in nb.relative_to(nbs).parts): continue
         try: cells = json.loads(nb.read_text())['cells']
         except (ValueError, KeyError, UnicodeDecodeError) as e: bad.append(f"{nb}: not a notebook ({e})"); continue
         for i, c in enumerate(cells):
             s = ''.join(c.get('source', ''))
             if c.get('cell_type') != 'code' or not _EXPORTED.search(s): continue
-            try: ast.parse('\n'.join('' if l.lstrip().startswith('#|') else l for l in s.splitlines()))   # directives blanked: line numbers as in the cell
+            # directives blanked: line numbers as in the cell
+            try: ast.parse('\n'.join('' if l.lstrip().startswith('#|') else l for l in s.splitlines()))
             except SyntaxError as e: bad.append(f"{nb}, cell {i} (id {c.get('id')}), line {e.lineno}: {e.msg}")
     return bad
 
 def export_notebooks(root:Path|str=None) -> bool:
-    "nbdev's export of the package from its notebooks, but only when every exported cell parses, and undone if a module does not parse or the index is lost; True if exported"
+    "nbdev's export if all exported cells parse; undone if a module won't parse or the index is lost; True if exported"
     import tomllib
     root = Path(root) if root is not None else _nbdev_root(Path.cwd())
-    if root is None: print("Not exported: no pyproject.toml with a [tool.nbdev] table here or in a folder above."); return False
+    if root is None:
+        print("Not exported: no pyproject.toml with a [tool.nbdev] table here or in a folder above."); return False
     cfg = tomllib.loads((root/'pyproject.toml').read_text())['tool']['nbdev']
     nbs, lib = root/cfg.get('nbs_path', 'nbs'), root/cfg.get('lib_path', root.name)
     bad = unparsable_cells(nbs)
     if bad:
-        print("Not exported, so the package is unchanged: these exported cells do not parse. Fix them, save, and export again.\n  " + '\n  '.join(bad))
+        print("Not exported, so the package is unchanged: these exported cells do not parse. "
+              "Fix them, save, and export again.\n  " + '\n  '.join(bad))
         return False
     before = {p: p.read_bytes() for p in lib.rglob('*.py')}
     import nbdev

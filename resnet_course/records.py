@@ -1,4 +1,4 @@
-"""Where a run keeps what it made: one folder per model and settings, a record checked by a hash of the weights, progress saved every epoch, and a results table rebuilt from the records, so that no run's result can overwrite another's.
+"""Run folders, hash-checked records, progress each epoch and a table rebuilt from records: no run overwrites another's.
 
 Docs: https://resnet-course.github.io/resnet_course/records.html.md"""
 
@@ -21,22 +21,23 @@ __all__ = ['RESULTS_ENV', 'RESULTS_LAYOUT', 'PENDING', 'RunFolder', 'record_prob
 # %% ../nbs/60_records.ipynb #2ff127f4
 def _safe_load(path:Path):
     "`torch.load` with `weights_only=True`, allowing the few plain types fastai's optimiser state holds"
-    with torch.serialization.safe_globals([L, np._core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]):
+    kinds = [L, np._core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
+    with torch.serialization.safe_globals(kinds):
         return torch.load(path, map_location='cpu', weights_only=True)
 
 class RunFolder:
     "The files of one model trained with one `RunSettings`: record, weights, progress and plots"
     def __init__(self, out:Path|str, name:str, s:RunSettings):
         self.name, self.settings = name, s.as_run()
-        self.path = Path(out)/'runs'/f'{name}-{s.key}'
-        self.record, self.weights, self.progress = self.path/'record.json', self.path/'model.pth', self.path/'progress.pth'
-        self.loss_plot, self.lr_plot = self.path/'loss.png', self.path/'lr_find.png'
-        self.confusion, self.confusion_plot, self.top_losses_plot = self.path/'confusion.json', self.path/'confusion.png', self.path/'top_losses.png'
+        p = self.path = Path(out)/'runs'/f'{name}-{s.key}'
+        self.record, self.weights, self.progress = p/'record.json', p/'model.pth', p/'progress.pth'
+        self.loss_plot, self.lr_plot, self.top_losses_plot = p/'loss.png', p/'lr_find.png', p/'top_losses.png'
+        self.confusion, self.confusion_plot = p/'confusion.json', p/'confusion.png'
     def __repr__(self): return f'RunFolder({self.path})'
 
 # %% ../nbs/60_records.ipynb #reader-code
-_SHOWN = {'row': ('name', 'model', 'data', 'hardware', 'date', 's/epoch', 'top-1 %', 'book top-1 %'),   # what the tables and `show_training` read
-          'settings': ('sample', 'epochs', 'size', 'presize', 'bs')}
+_SHOWN = {'row': ('name', 'model', 'data', 'hardware', 'date', 's/epoch', 'top-1 %', 'book top-1 %'),
+          'settings': ('sample', 'epochs', 'size', 'presize', 'bs')}   # what the tables and `show_training` read
 
 def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -45,20 +46,22 @@ def record_problem(rec) -> str|None:
     if not isinstance(rec, dict): return 'is not a record'
     missing = [k for k in ('settings', 'row', 'history', 'weights_sha256') if k not in rec]
     if missing: return f"lacks {', '.join(missing)}"
-    if not (isinstance(rec['settings'], dict) and isinstance(rec['row'], dict) and isinstance(rec['history'], list)): return 'has parts of the wrong kind'
+    if not (isinstance(rec['settings'], dict) and isinstance(rec['row'], dict) and isinstance(rec['history'], list)):
+        return 'has parts of the wrong kind'
     for part, keys in _SHOWN.items():
         if lost := [k for k in keys if k not in rec[part]]: return f"its {part} lacks {', '.join(lost)}"
-    row = rec['row']
-    if not (_number(row['top-1 %']) and 0 <= row['top-1 %'] <= 100): return f"has a top-1 of {row['top-1 %']!r}, not a number from 0 to 100"
-    if not (_number(row['s/epoch']) and row['s/epoch'] >= 0): return f"has {row['s/epoch']!r} seconds per epoch, not a number of seconds"   # a tiny epoch rounds to 0.0 s
+    top1, secs = rec['row']['top-1 %'], rec['row']['s/epoch']   # a tiny epoch rounds to 0.0 s
+    if not (_number(top1) and 0 <= top1 <= 100): return f"has a top-1 of {top1!r}, not a number from 0 to 100"
+    if not (_number(secs) and secs >= 0): return f"has {secs!r} seconds per epoch, not a number of seconds"
     if 'checksum' not in rec: return 'has no checksum, so it cannot be told from a record edited by hand'
-    if rec['checksum'] != content_digest({k: v for k, v in rec.items() if k != 'checksum'}): return 'does not match its checksum: it was edited or damaged'
+    if signed(rec)['checksum'] != rec['checksum']: return 'does not match its checksum: it was edited or damaged'
     return None
 
 def read_record(path:Path|str) -> tuple:
     "The record at `path` and None, or None and why it cannot be used"
     try: rec = json.loads(Path(path).read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as e: return None, f'cannot be read as a record ({type(e).__name__}: {str(e)[:60]})'
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        return None, f'cannot be read as a record ({type(e).__name__}: {str(e)[:60]})'
     why = record_problem(rec)
     return (None, why) if why else (rec, None)
 
@@ -73,10 +76,12 @@ def finished(self:RunFolder, model:nn.Module=None) -> dict|None:
     except (TypeError, ValueError): same = False
     if not same: return self._reject('belongs to other settings than its folder')
     if not self.weights.exists(): return rec
-    if file_sha256(self.weights) != rec['weights_sha256']: return self._reject(f'does not match {self.weights.name}: they come from different runs')
+    if file_sha256(self.weights) != rec['weights_sha256']:
+        return self._reject(f'does not match {self.weights.name}: they come from different runs')
     if model is not None:
         try: model.load_state_dict(_safe_load(self.weights))
-        except Exception as e: return self._reject(f'points to weights that do not load ({type(e).__name__}: {str(e)[:120]})')
+        except Exception as e:
+            return self._reject(f'points to weights that do not load ({type(e).__name__}: {str(e)[:120]})')
     return rec
 
 @patch
@@ -99,29 +104,31 @@ def save_finished(self:RunFolder, model:nn.Module, record:dict) -> dict:
 # %% ../nbs/60_records.ipynb #6504a405
 @patch
 def save_progress(self:RunFolder, learn:Learner, epochs_done:int, history:list):
-    "Store everything needed to resume after `epochs_done` epochs as the run would have gone on, with a checksum of it all"
+    "Store what resuming after `epochs_done` epochs needs, to go on as the run would have, with a checksum of it all"
     rec, model = learn.recorder, learn.model
-    if isinstance(model, nn.parallel.DistributedDataParallel): model = model.module   # the model's own names, not DDP's `module.` ones
+    if isinstance(model, nn.parallel.DistributedDataParallel): model = model.module   # names without DDP's `module.`
     state = {'model': model.state_dict(), 'opt': learn.opt.state_dict(), 'epochs_done': epochs_done,
              'history': history, 'losses': [float(l) for l in rec.losses], 'iters': list(rec.iters),
              'values': [[float(v) for v in row] for row in rec.values], 'rng': rng_states(learn)}
     atomic_torch_save({**state, 'checksum': state_digest(state)}, self.progress)
 
 def rng_states(learn:Learner) -> dict:
-    "Every random state that decides the rest of a run: Python's, NumPy's, torch's (CPU and CUDA), each loader's (its data order), and the smoothed loss"
+    "Every random state that decides the rest of a run: Python's, NumPy's, torch's, each loader's, the smoothed loss"
     sl = learn.recorder.smooth_loss
-    return {'python': random.getstate(), 'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+    return {'python': random.getstate(),
+            'numpy': [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
             'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             'loaders': [_rng(dl).getstate() for dl in learn.dls.loaders], 'smooth_loss': [float(sl.val), int(sl.count)]}
 
-def _rng(dl): return getattr(dl, 'dl', dl).rng   # under torchrun fastai wraps each loader in a DistributedDL, whose `dl` holds the generator
+def _rng(dl): return getattr(dl, 'dl', dl).rng   # under torchrun, a DistributedDL holds the loader as `dl`
 
 def set_rng_states(learn:Learner, st:dict):
     "Put back the random states `rng_states` saved"
     random.setstate(_tuples(st['python']))
     np.random.set_state((st['numpy'][0], np.array(st['numpy'][1], dtype=np.uint32), *st['numpy'][2:]))
     torch.set_rng_state(st['torch'])
-    if st['cuda'] and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+    if st['cuda'] and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(st['cuda'])
     for dl, s in zip(learn.dls.loaders, st['loaders']): _rng(dl).setstate(_tuples(s))
     sl = learn.recorder.smooth_loss; sl.val, sl.count = tensor(st['smooth_loss'][0]), st['smooth_loss'][1]
 
@@ -135,7 +142,7 @@ def state_digest(obj) -> str:
     def walk(o):
         if isinstance(o, Tensor):
             t = o.detach().cpu().contiguous()
-            h.update(f'T{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(f'T{t.dtype}{tuple(t.shape)}'.encode() + t.reshape(-1).view(torch.uint8).numpy().tobytes())
         elif isinstance(o, dict):
             for k in sorted(o, key=str): h.update(f'K{k!r}'.encode()); walk(o[k])
         elif isinstance(o, (list, tuple, L)):
@@ -156,7 +163,8 @@ def load_progress(self:RunFolder) -> dict|None:
     if not isinstance(state, dict) or not {'model', 'opt', 'epochs_done', 'history'} <= state.keys():
         move_aside(self.progress, 'is not a progress file'); return None
     if 'checksum' not in state or 'rng' not in state:
-        move_aside(self.progress, 'has no checksum or random states (an older version wrote it), so it cannot be checked or resumed exactly'); return None
+        move_aside(self.progress, 'has no checksum or random states (an older version wrote it), '
+                                  'so it cannot be checked or resumed exactly'); return None
     if state_digest({k: v for k, v in state.items() if k != 'checksum'}) != state['checksum']:
         move_aside(self.progress, 'does not match its checksum: its bytes were damaged'); return None
     return state
@@ -174,12 +182,13 @@ def finished_records(out:Path|str) -> list:
     recs = []
     for p in sorted(Path(out).glob('runs/*/record.json')):
         rec, why = read_record(p)
-        if why: warnings.warn(f'{p} is not a valid record (it {why}) and is left out of the table; the next run of that model will move it aside and retrain.')
+        if why: warnings.warn(f'{p} is not a valid record (it {why}) and is left out of the table; '
+                              'the next run of that model will move it aside and retrain.')
         else: recs.append(rec)
     return sorted(recs, key=lambda r: r.get('finished_at', ''))
 
 def _rows_not_from(out:Path, rows:list) -> pd.DataFrame|None:
-    "The rows of `out/results.csv` that none of `rows` (the records' rows) wrote, such as a row added by hand; None if there are none"
+    "The rows of `out/results.csv` no record's row in `rows` wrote, such as one added by hand; None if there are none"
     p = out/'results.csv'
     if not p.is_file() or p.stat().st_size <= 1: return None
     try: old = pd.read_csv(p, dtype=str, keep_default_na=False)
@@ -189,20 +198,24 @@ def _rows_not_from(out:Path, rows:list) -> pd.DataFrame|None:
     ours = set(map(row_id, rows))
     keep = old[[row_id(r) not in ours for r in old.to_dict('records')]]
     if not len(keep): return None
-    print(f"Note: kept {len(keep)} row(s) of {p} that no record in {out/'runs'} wrote (added by hand, or from a run whose record is gone).")
+    print(f"Note: kept {len(keep)} row(s) of {p} that no record in {out/'runs'} wrote "
+          "(added by hand, or from a run whose record is gone).")
     return keep
 
 # %% ../nbs/60_records.ipynb #8c13717e
 def rebuild_results(out:Path|str, order:list=None) -> pd.DataFrame:
-    "Write `results.csv` and `results.md` in `out` from its finished runs, models in `order` if given, keeping rows no record wrote; return the table"
+    "Write `out`'s results.csv and results.md from its finished runs, models in `order`, keeping rows no record wrote"
     out = Path(out)
     rows = [r['row'] for r in finished_records(out)]
     df, kept = pd.DataFrame(rows), _rows_not_from(out, rows)
-    if len(df) and order: df = df.sort_values('name', key=lambda c: c.map({n: i for i, n in enumerate(order)}).fillna(len(order)), kind='stable')
+    if len(df) and order:
+        df = df.sort_values('name', kind='stable',
+                            key=lambda c: c.map({n: i for i, n in enumerate(order)}).fillna(len(order)))
     if kept is not None: df = pd.concat([df, kept], ignore_index=True)
     atomic_write(out/'results.csv', df.to_csv(index=False))
     md = ['# Results of `resnet-course reproduce`', '',
-          'One row per finished run: each model with each setting it was trained with. Every row names its data, hardware and date.', '',
+          'One row per finished run: each model with each setting it was trained with. '
+          'Every row names its data, hardware and date.', '',
           df.to_markdown(index=False) if len(df) else '(no finished run yet)', '']
     atomic_write(out/'results.md', '\n'.join(md))
     return df.reset_index(drop=True)
@@ -215,41 +228,45 @@ def read_results(out:Path|str) -> pd.DataFrame|None:
 
 # %% ../nbs/60_records.ipynb #rule-code
 RESULTS_ENV = 'RESNET_COURSE_RESULTS'
-# What a results folder holds: the course's records by device, or what the commands write by default (each `reproduce --out` folder holds runs/)
-RESULTS_LAYOUT = ('cpu', 'gpu', 'full', 'reduced', 'sample', 'figures', 'figures-sample', 'bench', 'bench-sample', 'speedrun', 'speedrun-sample')
+# What a results folder holds: the course's records by device, or the commands' default outputs (each holds runs/)
+RESULTS_LAYOUT = ('cpu', 'gpu', 'full', 'reduced', 'sample', 'figures', 'figures-sample', 'bench', 'bench-sample',
+                  'speedrun', 'speedrun-sample')
 
 class ResultsFolderError(ValueError):
-    "The course's records cannot be found: `$RESNET_COURSE_RESULTS` names no results folder, or the package is not in a clone"
+    "The course's records are not found: `$RESNET_COURSE_RESULTS` names no results folder, or there is no clone"
 
 def _clone() -> Path|None:
-    "The root of the clone the package is imported from, or None where it is installed as a copy (pip install without -e)"
+    "The root of the clone the package is imported from, or None if it is installed as a copy (pip install without -e)"
     import resnet_course
     root = Path(resnet_course.__file__).resolve().parents[1]
     return root if (root/'nbs'/'60_records.ipynb').is_file() else None
 
 def not_results(p:Path) -> str|None:
-    "Why `p` is not a results folder, or None if it is one: it holds `cpu/` or `gpu/`, a default output of the commands, or a folder with `runs/`"
+    "Why `p` is not a results folder (one holds `cpu/`, `gpu/`, a default output or a folder with `runs/`), or None"
     p = Path(p)
     if not p.exists(): return 'there is no such folder'
     if not p.is_dir(): return 'it is a file'
-    if (p/'runs').is_dir(): return f'it holds runs/, so it is the output of one command: name the folder that holds it, {p.parent}'
+    if (p/'runs').is_dir():
+        return f'it holds runs/, so it is the output of one command: name the folder that holds it, {p.parent}'
     if not any(p.iterdir()): return 'it is empty'
     if any(k.is_dir() and (k.name in RESULTS_LAYOUT or (k/'runs').is_dir()) for k in p.iterdir()): return None
     return f"it holds none of {', '.join(RESULTS_LAYOUT[:5])}, ..., nor a folder with runs/"
 
 def course_results() -> Path:
-    "The course's own records, which the pages show: `$RESNET_COURSE_RESULTS` if set, else `nbs/results` of the clone the package comes from, wherever the notebook runs"
+    "The course's records, which the pages show: `$RESNET_COURSE_RESULTS` if set, else `nbs/results` of its clone"
     if env := os.environ.get(RESULTS_ENV, '').strip():
         if why := not_results(Path(env).expanduser()):
-            raise ResultsFolderError(f"{RESULTS_ENV}={env} names no results folder ({why}): set it to one, such as a clone's nbs/results, or unset it")
+            raise ResultsFolderError(f"{RESULTS_ENV}={env} names no results folder ({why}): "
+                                     "set it to one, such as a clone's nbs/results, or unset it")
         return Path(env).expanduser().resolve()
     if (root := _clone()) is None:
-        raise ResultsFolderError(f"The course's records are not found: resnet_course is installed outside a clone of its repository, and {RESULTS_ENV} "
-                                 "is not set: set it to a clone's nbs/results")
+        raise ResultsFolderError("The course's records are not found: resnet_course is installed outside a clone "
+                                 f"of its repository, and {RESULTS_ENV} is not set: set it to a clone's nbs/results")
     return root/'nbs'/'results'
 
 def learner_results() -> Path|None:
-    "The learner's own results, shown beside the course's: `results/` in the working directory or at the clone's root; None where there is none, where `$RESNET_COURSE_RESULTS` is set, or where nbdev runs the notebook (`run_by_nbdev`)"
+    "The learner's own `results/` (working directory, else clone root), shown beside the course's; None if none"
+    # None too where `$RESNET_COURSE_RESULTS` is set, or where nbdev runs the notebook (`run_by_nbdev`)
     if os.environ.get(RESULTS_ENV, '').strip() or run_by_nbdev(): return None
     course, root = course_results().resolve(), _clone()
     for p in [Path.cwd()/'results'] + ([root/'results'] if root else []):
@@ -262,19 +279,22 @@ def results_root() -> Path:
 
 # %% ../nbs/60_records.ipynb #863dd44b
 def _preference(rec:dict) -> tuple:
-    row = rec['row']
-    return (not rec['settings']['sample'], bool(rec.get('chapter_recipe')), 'CUDA' in row.get('hardware', ''), rec.get('finished_at', ''))
+    return (not rec['settings']['sample'], bool(rec.get('chapter_recipe')), 'CUDA' in rec['row'].get('hardware', ''),
+            rec.get('finished_at', ''))
 
 def _shown_record(p:Path) -> dict|None:
     "The record at `p` if `read_record` finds it usable; else None, with a warning that names the file and why"
     rec, why = read_record(p)
-    if why: warnings.warn(f'{p} is not a valid record (it {why}) and is not shown; the next run of that model will move it aside and retrain.')
+    if why: warnings.warn(f'{p} is not a valid record (it {why}) and is not shown; '
+                          'the next run of that model will move it aside and retrain.')
     return rec
 
 # %% ../nbs/60_records.ipynb #520edc1b
 def best_record(name:str, root:Path=None) -> tuple:
-    "The preferred full-data record of model `name` under `root` (default: `course_results()`), and its run folder; (None, None) if there is none. Damaged records are skipped with a warning"
-    found = [(r, p.parent) for p in sorted(Path(root or course_results()).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
+    "The preferred full-data record of `name` under `root` (default `course_results()`) and its folder, or (None, None)"
+    # a damaged record is skipped with a warning
+    found = [(r, p.parent) for p in sorted(Path(root or course_results()).glob(f'*/runs/{name}-*/record.json'))
+             if (r := _shown_record(p)) is not None]
     found = [(r, d) for r, d in found if not r['settings']['sample']]
     return max(found, key=lambda t: _preference(t[0])) if found else (None, None)
 
@@ -288,9 +308,9 @@ def describe(rec:dict) -> str:
     "One line saying what a run was and where it ran"
     row, st = rec['row'], rec['settings']
     recipe = 'the chapter\'s recipe' if rec.get('chapter_recipe') else '**a reduced size**, not the chapter\'s recipe'
-    return (f"**{row['model']}**, {st['epochs']} epochs at {st['size']} px (from images presized to {st['presize']}), batch size {st['bs']}, "
-            f"on the full {row['data']}: {recipe}. Trained on {row['hardware']}, {row['date']}; {row['s/epoch']:.0f} s per epoch. "
-            f"Top-1 accuracy {row['top-1 %']}% (book: {row['book top-1 %']}%).")
+    return (f"**{row['model']}**, {st['epochs']} epochs at {st['size']} px (from images presized to {st['presize']}), "
+            f"batch size {st['bs']}, on the full {row['data']}: {recipe}. Trained on {row['hardware']}, {row['date']}; "
+            f"{row['s/epoch']:.0f} s per epoch. Top-1 accuracy {row['top-1 %']}% (book: {row['book top-1 %']}%).")
 
 # %% ../nbs/60_records.ipynb #your-run
 _RECIPES = {'chapter': "the chapter's recipe", 'reduced': 'the reduced version', 'changed': 'settings of your own'}
@@ -303,20 +323,23 @@ def _shown_path(p:Path) -> str:
     return str(p)
 
 def your_run(name:str, mine:Path|None, course:dict=None) -> str|None:
-    "A line on the learner's own run of model `name` in their results `mine`, labelled as theirs, beside the course's record `course`; None if they have none"
+    "A line on the learner's own run of `name` in their results `mine`, beside the course's record `course`, or None"
     if not mine: return None
-    done = [(r, p.parent) for p in sorted(Path(mine).glob(f'*/runs/{name}-*/record.json')) if (r := _shown_record(p)) is not None]
+    done = [(r, p.parent) for p in sorted(Path(mine).glob(f'*/runs/{name}-*/record.json'))
+            if (r := _shown_record(p)) is not None]
     if done:
         rec, folder = max(done, key=lambda t: _preference(t[0]))
         row, st = rec['row'], rec['settings']
+        recipe = rec.get('recipe') or row.get('recipe') or ('chapter' if rec.get('chapter_recipe') else 'changed')
         kind = 'on the sample: its numbers only show that the code runs' if st['sample'] else \
-               _RECIPES.get(rec.get('recipe') or row.get('recipe') or ('chapter' if rec.get('chapter_recipe') else 'changed'), 'settings of your own')
+               _RECIPES.get(recipe, 'settings of your own')
         beside = f"; the course's record above: {course['row']['top-1 %']}%" if course else ''
-        return (f"**Your run** (`{_shown_path(folder)}`), {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''} at {st['size']} px, {kind}: top-1 {row['top-1 %']}%{beside}. "
-                f"It trained for {_mmss(sum(h['seconds'] for h in rec['history']))} on {row['hardware']}, {row['date']}.")
+        return (f"**Your run** (`{_shown_path(folder)}`), {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''} "
+                f"at {st['size']} px, {kind}: top-1 {row['top-1 %']}%{beside}. It trained for "
+                f"{_mmss(sum(h['seconds'] for h in rec['history']))} on {row['hardware']}, {row['date']}.")
     if started := sorted(p.parent for p in Path(mine).glob(f'*/runs/{name}-*/progress.pth')):
-        return (f"**Your run** of `{name}` in `{_shown_path(started[-1])}` has not finished: run the command that started it again "
-                "(`make reproduce`, say), and it resumes after its last finished epoch.")
+        return (f"**Your run** of `{name}` in `{_shown_path(started[-1])}` has not finished: run the command that "
+                "started it again (`make reproduce`, say), and it resumes after its last finished epoch.")
     return None
 
 def show_pending(what:str, command:str):
@@ -327,13 +350,14 @@ def show_pending(what:str, command:str):
 PENDING = 'pending (GPU)'   # a table cell that a GPU run will fill
 
 def show_saved(md, pending:pd.DataFrame, command:str):
-    "Display the markdown table saved at `md`, or the table of what is `pending` and the `command` that fills it (a GPU's results)"
+    "Display the markdown table saved at `md`, or the `pending` table and the `command` that fills it (a GPU's results)"
     from IPython.display import Markdown, display
     if Path(md).exists(): display(Markdown(Path(md).read_text()))
-    else: display(Markdown(f"**Pending a GPU.** Run `{command}` on a GPU machine to fill this table.\n\n" + pending.to_markdown(index=False)))
+    else: display(Markdown(f"**Pending a GPU.** Run `{command}` on a GPU machine to fill this table.\n\n"
+                           + pending.to_markdown(index=False)))
 
 def have_records(*paths, command:str) -> bool:
-    "Whether every record file in `paths` exists; if not, say which are missing and the `command` that makes them (`show_pending`)"
+    "Whether every record file in `paths` exists; if not, say which are missing and the `command` that makes them"
     missing = [f'`{_shown_path(p)}`' for p in paths if not Path(p).exists()]
     if missing: show_pending(' and '.join(missing), command)
     return not missing
@@ -344,7 +368,7 @@ def show_training(
     root:Path=None,   # the course's records (default: `course_results()`)
     mine:Path=None,   # the learner's results, shown beside them (default: `learner_results()`; False: none)
 ) -> dict|None:
-    "Display the best saved full-data training record of chapter model `name` and return it, or say that it is pending; then the learner's own run of it, if any"
+    "Display and return the best full-data record of chapter model `name`, or say it is pending; then the learner's run"
     from IPython.display import Markdown, Image as DisplayImage, display
     rec, folder = best_record(name, root)
     if rec is None:
@@ -363,12 +387,13 @@ def show_training(
     return rec
 
 def show_interpretation(folder:Path):
-    "Display what a finished run's model gets wrong, if its folder holds it: the confusion matrix and the images with the largest losses"
+    "Display what a finished run's model gets wrong, if its folder holds it: confusion matrix, images of largest loss"
     from IPython.display import Markdown, Image as DisplayImage, display
     if not (folder/'confusion.json').exists(): return
     cm = json.loads((folder/'confusion.json').read_text())
     pairs = '; '.join(f'{a} taken for {b} {n} times' for a, b, n in cm['most confused'][:3])
-    display(Markdown(f"**What it gets wrong.** The confusion matrix over the validation set (rows: the true class; columns: the prediction). "
-                     f"Its diagonal gives the top-1 accuracy, {cm['top-1 %']}%. The most frequent confusions: {pairs}."))
+    display(Markdown("**What it gets wrong.** The confusion matrix over the validation set "
+                     "(rows: the true class; columns: the prediction). Its diagonal gives the top-1 accuracy, "
+                     f"{cm['top-1 %']}%. The most frequent confusions: {pairs}."))
     for f in ('confusion.png', 'top_losses.png'):
         if (folder/f).exists(): display(DisplayImage(filename=str(folder/f)))

@@ -1,4 +1,4 @@
-"""The course's ResNets have the same structure as timm's `resnet*d` models, tensor for tensor. Weights load from one into the other by name, and both give the same outputs, with every residual branch switched on.
+"""The course's ResNets are timm's `resnet*d`, tensor for tensor: weights load across by name, and the outputs agree.
 
 Docs: https://resnet-course.github.io/resnet_course/reference.html.md"""
 
@@ -32,30 +32,35 @@ def load_timm_weights(
     timm_state:Mapping,    # `state_dict()` of the matching timm model, e.g. of `resnet50d`
 ) -> nn.Module:
     "Copy the tensors of a timm `resnet*d` state dict into the course ResNet `model`, by name, checking every shape"
-    if isinstance(timm_state, nn.Module): raise TypeError("Pass the timm model's state dict, `timm_model.state_dict()`, not the model itself.")
-    if not isinstance(timm_state, Mapping): raise TypeError(f"timm_state should be a state dict (a mapping of names to tensors), not {type(timm_state).__name__}.")
+    if isinstance(timm_state, nn.Module):
+        raise TypeError("Pass the timm model's state dict, `timm_model.state_dict()`, not the model itself.")
+    if not isinstance(timm_state, Mapping):
+        raise TypeError("timm_state should be a state dict (a mapping of names to tensors), "
+                        f"not {type(timm_state).__name__}.")
     pair = "Pair resnet18 with resnet18d, resnet34 with resnet34d, resnet50 with resnet50d."
     names = {k: timm_key(k) for k in model.state_dict()}
     missing, extra = sorted(set(names.values()) - set(timm_state)), sorted(set(timm_state) - set(names.values()))
     if missing or extra:
-        raise ValueError(f"The architectures differ: timm's state dict lacks {len(missing)} tensor(s) the course model has "
-                         f"(first: {missing[:2]}) and has {len(extra)} it lacks (first: {extra[:2]}). {pair}")
+        raise ValueError(f"The architectures differ: timm's state dict lacks {len(missing)} tensor(s) the course model "
+                         f"has (first: {missing[:2]}) and has {len(extra)} it lacks (first: {extra[:2]}). {pair}")
     new = {}
     for k, v in model.state_dict().items():
         tv = timm_state[names[k]]
         if v.shape != tv.shape:
-            raise ValueError(f"Shape mismatch at {k} {tuple(v.shape)} <- timm's {names[k]} {tuple(tv.shape)}: the depths or class counts differ. {pair}")
+            raise ValueError(f"Shape mismatch at {k} {tuple(v.shape)} <- timm's {names[k]} {tuple(tv.shape)}: "
+                             f"the depths or class counts differ. {pair}")
         new[k] = tv
     model.load_state_dict(new)
     return model
 
 # %% ../nbs/15_reference.ipynb #73b26f84
 def randomize_batchnorm(model:nn.Module, seed:int=0) -> nn.Module:
-    "Give every batchnorm of `model` a random scale, shift, running mean and running variance, so that no branch is silent"
+    "Give every batchnorm of `model` a random scale, shift, running mean and variance, so that no branch is silent"
     g = torch.Generator().manual_seed(seed)
     rand = lambda p, lo, hi: (lo + (hi - lo) * torch.rand(p.shape, generator=g)).to(p)
     with torch.no_grad():
         for bn in (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
             bn.weight.copy_(rand(bn.weight, 0.5, 1.5)); bn.bias.copy_(rand(bn.bias, -0.5, 0.5))
-            bn.running_mean.copy_(rand(bn.running_mean, -0.5, 0.5)); bn.running_var.copy_(rand(bn.running_var, 0.5, 1.5))
+            bn.running_mean.copy_(rand(bn.running_mean, -0.5, 0.5))
+            bn.running_var.copy_(rand(bn.running_var, 0.5, 1.5))
     return model

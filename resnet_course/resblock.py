@@ -1,4 +1,4 @@
-"""A block that computes `relu(x + convs(x))`, the shortcut it needs when the shape changes, and the zero-initialised batchnorm that lets a fresh block start as the identity.
+"""The block `relu(x + convs(x))`, its shortcut for a new shape, and the zero-init batchnorm that starts it as identity.
 
 Docs: https://resnet-course.github.io/resnet_course/resblock.html.md"""
 
@@ -14,8 +14,9 @@ __all__ = ['shortcut', 'final_conv', 'BasicConvs', 'ResBlock', 'res_block', 'res
 
 # %% ../nbs/11_resblock.ipynb #4c3e1708
 def shortcut(ni:int, nf:int, stride:int=1):
-    "The identity, reshaped only where it must be: a 2x2 average pool if `stride` > 1, then a 1x1 conv and batchnorm if `ni` != `nf`"
-    path = ([nn.AvgPool2d(2, ceil_mode=True)] if stride > 1 else []) + ([ConvLayer(ni, nf, 1, act_cls=None)] if ni != nf else [])
+    "The identity, reshaped where needed: 2x2 average pool if `stride` > 1, then 1x1 conv and batchnorm if `ni` != `nf`"
+    path = (([nn.AvgPool2d(2, ceil_mode=True)] if stride > 1 else []) +
+            ([ConvLayer(ni, nf, 1, act_cls=None)] if ni != nf else []))
     return nn.Sequential(*path) if path else noop
 
 # %% ../nbs/11_resblock.ipynb #8b7f7c0c

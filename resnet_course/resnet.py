@@ -1,4 +1,4 @@
-"""The stem, four stages of ResBlocks, pooling and a linear layer: the ResNet class, ResNet18 and ResNet34, and where their compute and parameters sit.
+"""The stem, four stages of ResBlocks, pooling and a linear layer: ResNet18 and 34, and where compute and weights sit.
 
 Docs: https://resnet-course.github.io/resnet_course/resnet.html.md"""
 
@@ -16,7 +16,8 @@ __all__ = ['res_stage', 'ResNet', 'resnet18', 'resnet34']
 # %% ../nbs/13_resnet.ipynb #c35323a6
 def res_stage(ni:int, nf:int, n_blocks:int, stride:int, convs=BasicConvs) -> nn.Sequential:
     "`n_blocks` ResBlocks from `ni` to `nf` channels; only the first one changes the shape"
-    return nn.Sequential(*[ResBlock(ni if i == 0 else nf, nf, stride if i == 0 else 1, convs=convs) for i in range(n_blocks)])
+    return nn.Sequential(*[ResBlock(ni if i == 0 else nf, nf, stride if i == 0 else 1, convs=convs)
+                           for i in range(n_blocks)])
 
 # %% ../nbs/13_resnet.ipynb #10e786a9
 class ResNet(nn.Sequential):
@@ -27,7 +28,9 @@ class ResNet(nn.Sequential):
                  *,
                  convs=BasicConvs):     # kind of residual path, with its `expansion`: `BasicConvs` or `BottleneckConvs`
         expansion = getattr(convs, 'expansion', None)
-        if not isinstance(expansion, int): raise TypeError(f"convs={convs!r} has no integer `expansion`: pass a block kind such as BasicConvs or BottleneckConvs")
+        if not isinstance(expansion, int):
+            raise TypeError(f"convs={convs!r} has no integer `expansion`: "
+                            "pass a block kind such as BasicConvs or BottleneckConvs")
         widths = [64] + [w * expansion for w in (64, 128, 256, 512)]
         stages = [res_stage(ni, nf, n, stride=1 if i == 0 else 2, convs=convs)
                   for i, (ni, nf, n) in enumerate(zip(widths[:-1], widths[1:], layers))]

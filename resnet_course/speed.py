@@ -1,4 +1,4 @@
-"""bf16 autocast, channels-last layout and `torch.compile` for a fastai `Learner`: what makes a GPU training step fast, as one function next to `get_learner`.
+"""bf16 autocast, channels-last and `torch.compile` for a fastai `Learner`: a fast GPU step, beside `get_learner`.
 
 Docs: https://resnet-course.github.io/resnet_course/speed.html.md"""
 
@@ -25,11 +25,12 @@ class CPUAutocast(Callback):
 class ChannelsLastInputs(Callback):
     "Give the model its image batches in channels-last layout"
     def __init__(self): pass
-    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in self.xb)
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in self.xb)
 
 def fast_learner(
     learn:Learner,             # from `get_learner`
-    bf16:bool=None,            # bf16 autocast (default: where the device computes bf16 natively, GPU or CPU: see `precision`)
+    bf16:bool=None,            # bf16 autocast (default: where the GPU or CPU computes bf16 natively, see `precision`)
     channels_last:bool=None,   # channels-last weights and inputs (default: on for CUDA)
     compile:bool=False,        # compile the model with `torch.compile`
     **compile_kw,              # passed to `torch.compile`, e.g. `mode='max-autotune'`
@@ -37,10 +38,12 @@ def fast_learner(
     "`learn`, set to train fast: bf16 autocast, channels-last layout, and the model compiled if asked"
     dev = learn.dls.device or default_device()
     cuda = torch.device(dev).type == 'cuda'
-    native = precision(dev) == 'bf16'            # compute capability 8.0 up on a GPU; AVX512-BF16 or AMX on a CPU (see the machine notebook)
+    # compute capability 8.0 up on a GPU; AVX512-BF16 or AMX on a CPU (see the machine notebook)
+    native = precision(dev) == 'bf16'
     if bf16 and not native:
-        raise ValueError(f"bf16=True, but {hardware(dev)} does not compute bf16 natively: autocast would emulate it, many times slower "
-                         f"than {'fp16' if cuda else 'fp32'}. Leave bf16 unset, and the course picks {precision(dev)} here.")
+        raise ValueError(f"bf16=True, but {hardware(dev)} does not compute bf16 natively: autocast would emulate it, "
+                         f"many times slower than {'fp16' if cuda else 'fp32'}. "
+                         f"Leave bf16 unset, and the course picks {precision(dev)} here.")
     if ifnone(bf16, native):
         learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, MixedPrecision)))
         if cuda: learn.to_bf16()

@@ -1,4 +1,4 @@
-"""The first layers of a ResNet are plain convolutions on the largest grids. This notebook builds the bag-of-tricks stem and measures what it costs and what it sees, against the single 7x7 convolution it replaced.
+"""The bag-of-tricks stem of plain convs on the largest grids: its cost and what it sees, against the 7x7 it replaced.
 
 Docs: https://resnet-course.github.io/resnet_course/stem.html.md"""
 

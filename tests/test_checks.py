@@ -6,7 +6,7 @@ import pytest
 from fastai.vision.all import nn, F, torch, ConvLayer, LabelSmoothingCrossEntropy, top_k_accuracy   # not *: it brings fastcore's test_ functions, which pytest would collect
 from conftest import ROOT
 from resnet_course.checks import *
-from resnet_course.checks import _does_nothing
+from resnet_course.verdicts import _does_nothing
 from resnet_course.exercises import conv1x1_einsum, top_k_accuracy_torch, mnist_pooled_net, mnist_flat_net
 from resnet_course.pooling import fcn
 from resnet_course.resblock import ResBlock, shortcut, final_conv

@@ -246,20 +246,20 @@ def test_argument_mistakes_are_refused_at_once(argv, phrase, cli_env):
 
 def test_the_command_line_knows_every_speed_recipe():
     "`--recipe` checks names without importing torch, so its list must be the fast module's"
-    from resnet_course.cli import SPEED_RECIPE_NAMES
+    from resnet_course.options import SPEED_RECIPE_NAMES
     from resnet_course.fast import SPEED_RECIPES
     assert SPEED_RECIPE_NAMES == tuple(SPEED_RECIPES)
 
 def test_the_command_line_knows_every_limit_and_model():
     "The parsers check ranges and names without importing torch, so their copies must be the modules' values"
-    from resnet_course import cli, settings, chapter, bench, fast
-    assert (cli.MAX_SIZE, cli.MAX_EPOCHS, cli.MAX_SEED) == (settings.MAX_SIZE, settings.MAX_EPOCHS, settings.MAX_SEED)
-    assert cli.SAMPLE_CAPS == {k: getattr(settings.SAMPLE, k) for k in cli.SAMPLE_CAPS}
-    assert cli.CHAPTER_MODEL_NAMES == tuple(chapter.CHAPTER_MODELS) and cli.BENCH_MODEL_NAMES == bench.BENCH_MODELS
-    assert cli.SPEED_MODEL_NAMES == tuple(fast.SPEED_MODELS)
+    from resnet_course import options, settings, chapter, bench, fast
+    assert (options.MAX_SIZE, options.MAX_EPOCHS, options.MAX_SEED) == (settings.MAX_SIZE, settings.MAX_EPOCHS, settings.MAX_SEED)
+    assert options.SAMPLE_CAPS == {k: getattr(settings.SAMPLE, k) for k in options.SAMPLE_CAPS}
+    assert options.CHAPTER_MODEL_NAMES == tuple(chapter.CHAPTER_MODELS) and options.BENCH_MODEL_NAMES == bench.BENCH_MODELS
+    assert options.SPEED_MODEL_NAMES == tuple(fast.SPEED_MODELS)
     import torch
-    with pytest.raises(ValueError, match='65,536'): settings.RunSettings(bs=cli.MAX_BS + 1)
-    for name in cli.OTHER_DEVICES: torch.device(name)        # each is a device type PyTorch knows
+    with pytest.raises(ValueError, match='65,536'): settings.RunSettings(bs=options.MAX_BS + 1)
+    for name in options.OTHER_DEVICES: torch.device(name)        # each is a device type PyTorch knows
 
 @pytest.mark.parametrize('argv, phrase', [
     (['reproduce', '--quick', '--models', 'resnet50', '--size', '1000'], 'the sample trains 64 px crops at most'),
@@ -275,6 +275,6 @@ def test_options_that_disagree_are_refused_before_torch(argv, phrase, cli_env):
 
 def test_the_command_line_knows_every_lever():
     "`--levers` checks names without importing torch, so its list must be the fast module's"
-    from resnet_course.cli import LEVER_NAMES
+    from resnet_course.options import LEVER_NAMES
     from resnet_course.fast import LEVERS, ABLATION
     assert LEVER_NAMES == tuple(LEVERS) and list(LEVERS.values()) == list(ABLATION)

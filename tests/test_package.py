@@ -29,10 +29,11 @@ def test_one_module_per_notebook():
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2, 'cache': 2.3, 'loaders': 2.6,
           'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7, 'beyond': 7,
           'learner': 8, 'speed': 8, 'records': 9, 'scaling': 9, 'chapter': 9.5, 'reproduce': 10, 'figures': 10, 'exercises': 10.5,
-          'bench': 11, 'fast': 11, 'checks': 11, 'cli': 12}
+          'bench': 11, 'fast': 11, 'verdicts': 10.9, 'checks': 11, 'options': 11.5, 'cli': 12}
 # (the exercises train their long runs through reproduce's `fit_resumable`, so they sit just above it)
 # The checkers of the learners' attempts (checks) use the models and the exercises' solutions as references; no module imports
-# them: only the exercise pages do, in notebook cells that are not exported.
+# them: only the exercise pages do, in notebook cells that are not exported. What the checkers share (verdicts) sits just
+# below them. The command line's option types (options) sit below the commands (cli), and import nothing heavy.
 NOBODY_IMPORTS = {'checks'}
 MODEL_MODULES = {'costs', 'diagrams', 'pooling', 'stem', 'resblock', 'resnet', 'bottleneck', 'reference', 'beyond'}
 
