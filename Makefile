@@ -97,7 +97,7 @@ full-run-exercises: data
 # ~4 min: the notebooks that show the records, refreshed with their outputs.
 full-run-pages: data
 	$(NEED_GPU)
-	$(BIN)/python scripts/save_outputs.py nbs/10_pooling.ipynb nbs/11_resblock.ipynb nbs/13_resnet.ipynb nbs/14_bottleneck.ipynb nbs/33_bench.ipynb nbs/34_fast.ipynb nbs/results.ipynb
+	$(BIN)/python scripts/save_outputs.py nbs/10_pooling.ipynb nbs/11_resblock.ipynb nbs/13_resnet.ipynb nbs/14_bottleneck.ipynb nbs/33_bench.ipynb nbs/34_fast.ipynb nbs/38_goals.ipynb nbs/results.ipynb
 
 # One pass through every GPU path on the sample and a tiny folder, each check printing pass, FAIL or "skip: needs CUDA":
 # about 3 minutes on one GPU, 1-2 minutes on a CPU (where the CUDA checks are skipped). Needs no network and no venv:

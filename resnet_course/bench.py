@@ -1,4 +1,4 @@
-"""Where the chapter's training time goes, and what the fast path gains: the pipeline timed stage by stage, the fast path's pieces together, the cost of the cheap augmentation, and a benchmark of both paths.
+"""Where the chapter's training time goes, stage by stage, and what the fast path gains: both paths benchmarked.
 
 Docs: https://resnet-course.github.io/resnet_course/bench.html.md"""
 
@@ -26,7 +26,7 @@ __all__ = ['BENCH_MODELS', 'pipeline_times', 'compare_augs', 'prefetched', 'load
 
 # %% ../nbs/33_bench.ipynb #c301be28
 def _sync(device=None):
-    "Wait for the work queued on `device` (see `synchronize`), so that a timer measures work done rather than work queued"
+    "Wait for the work queued on `device` (`synchronize`), so that a timer measures work done, not work queued"
     synchronize(device)
 
 def _per_batch(f:Callable, n:int, device=None) -> float:
@@ -74,9 +74,11 @@ def _train_record(dls:DataLoaders, make:Callable, s:RunSettings, ref_valid=None)
     set_seed(s.seed)
     learn = get_learner(dls, make(dls.c))   # on the data's device
     trained = train_run(learn, s.epochs, s.lr, progress=False)
-    row = {'top-1 %': round(trained['top-1 %'], 1), 's/epoch': round(float(np.mean([r['seconds'] for r in trained['history']])), 1)}
+    secs = [r['seconds'] for r in trained['history']]
+    row = {'top-1 %': round(trained['top-1 %'], 1), 's/epoch': round(float(np.mean(secs)), 1)}
     if ref_valid is not None:
-        with learn.no_bar(): row["top-1 % on the chapter's validation batches"] = round(100 * float(learn.validate(dl=ref_valid)[1]), 1)
+        with learn.no_bar(): acc = float(learn.validate(dl=ref_valid)[1])
+        row["top-1 % on the chapter's validation batches"] = round(100 * acc, 1)
     return {'row': row, 'history': trained['history']}
 
 def compare_augs(
@@ -87,7 +89,7 @@ def compare_augs(
     out=None,              # folder to keep the record in (and to reuse it from)
     cache=None,            # folder for image caches
 ) -> pd.DataFrame:
-    "Train `model` on the fast path once per augmentation, and tabulate top-1 accuracy and seconds per epoch (`attrs`: where it was measured)"
+    "Train `model` on the fast path once per augmentation; top-1 and seconds per epoch (`attrs`: where it was measured)"
     run = resolve(s, device)
     s, dev = run.settings, run.device
     what = dict(asdict(s), model=CHAPTER_MODELS[model].make.__name__, augs=list(augs), device=str(dev))
@@ -99,22 +101,26 @@ def compare_augs(
             r = _train_record(with_aug(aug), CHAPTER_MODELS[model].make, s, ref_valid)
             rows.append({'augmentation': aug, 'epochs': s.epochs, **r['row']}); histories[aug] = r['history']
         return dict(rows=rows, history=histories, **provenance(dev),
-                    data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, {s.size} px crops, batch size {s.bs}")
+                    data=f"{dataset_name(s.source)}{' sample' if s.sample else ''}, {s.presize} px presize, "
+                         f"{s.size} px crops, batch size {s.bs}")
     # one entry per settings in `augs.json`; settings added to `RunSettings` since a record was made take their defaults
-    rec = reuse_or_make(Path(out)/'augs.json', what, train, defaults=asdict(RunSettings())) if out is not None else train()
+    rec = (reuse_or_make(Path(out)/'augs.json', what, train, defaults=asdict(RunSettings()))
+           if out is not None else train())
     df = pd.DataFrame(rec['rows'])
-    df.attrs.update({k: rec[k] for k in ('hardware', 'versions', 'date', 'data')})   # where and when it was measured, on what
+    df.attrs.update({k: rec[k] for k in ('hardware', 'versions', 'date', 'data')})   # where, when, and on what
     return df
 
 
 # %% ../nbs/33_bench.ipynb #cdf5cf07
-BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')   # the chapter models (keys of `CHAPTER_MODELS`) that `bench` (and `resnet-course bench --models`) offers
+# the chapter models (keys of `CHAPTER_MODELS`) that `bench` (and `resnet-course bench --models`) offers
+BENCH_MODELS = ('fcn', 'resnet18', 'resnet50')
 
 def prefetched(dl) -> tuple:
     "`(workers, ahead)`: the worker processes of `dl`, and how many batches they can have ready before they are asked"
-    fl = getattr(dl, 'fake_l', dl)                       # a fastai DataLoader keeps the real count there; its own `num_workers` is always 1
+    fl = getattr(dl, 'fake_l', dl)   # a fastai DataLoader keeps the real count there; its own `num_workers` is always 1
     workers = getattr(fl, 'num_workers', 0) or 0
-    return workers, workers * (getattr(fl, 'prefetch_factor', None) or 2)   # each worker prepares up to `prefetch_factor` batches
+    # each worker prepares up to `prefetch_factor` batches
+    return workers, workers * (getattr(fl, 'prefetch_factor', None) or 2)
 
 def _rounds(n:int, workers:int) -> int:
     "`n` batches, rounded up to whole rounds: w workers started together deliver their batches w at a time"
@@ -122,7 +128,7 @@ def _rounds(n:int, workers:int) -> int:
     return -(-n // w) * w
 
 def _endless(dl):
-    "The batches of `dl`, epoch after epoch (a new epoch starts its workers again, which can only lower a rate measured across it)"
+    "The batches of `dl`, epoch after epoch (restarting its workers can only lower a rate timed across epochs)"
     if len(dl) < 1: raise ValueError("The loader has no batches to time: use more data or a smaller batch.")
     while True: yield from dl
 
@@ -130,10 +136,11 @@ def loader_speed(
     dl:DataLoader,      # a training loader
     n_batches:int=8,    # batches timed, in the steady state (rounded up to whole rounds of its workers)
 ) -> float:
-    "Images per second `dl` delivers in a steady state, augmented and on its device: timed over whole rounds of its workers, after the batches they had ready in advance"
+    "Images per second `dl` delivers in a steady state, augmented and on its device"
     workers, ahead = prefetched(dl)
     it = _endless(dl)
-    for _ in range(1 + ahead): next(it)                  # the first batch starts the workers; the rest were ready before the clock started
+    # the first batch starts the workers; the rest were ready before the clock started
+    for _ in range(1 + ahead): next(it)
     _sync(dl.device); t, n = time.perf_counter(), 0
     for _ in range(_rounds(n_batches, workers)): n += len(next(it)[0])
     _sync(dl.device); secs = time.perf_counter() - t
@@ -141,7 +148,7 @@ def loader_speed(
     return n / secs
 
 class StopAfter(Callback):
-    "Note the time after each training batch, skip validation, and end the fit once `n` batches after the first `skip` are timed"
+    "Time each training batch, skip validation, and end the fit once `n` batches after the first `skip` are timed"
     order = 100
     def __init__(self, n:int, skip:int=1): self.n, self.skip, self.times, self.sizes = n, skip, [], []
     def before_validate(self): raise CancelValidException()
@@ -158,7 +165,7 @@ def train_speed(
     learn:Learner,     # the learner to time
     n_batches:int=2,   # batches timed (rounded up to whole rounds of the loader's workers)
 ) -> float:
-    "Training images per second of `learn`, loading included: timed as `loader_speed` times its loader, after the batches its workers had ready"
+    "Training images per second of `learn`, loading included, timed as `loader_speed` times its loader"
     workers, ahead = prefetched(learn.dls.train)
     cb = StopAfter(_rounds(n_batches, workers), 1 + ahead)
     epochs = -(-(cb.skip + cb.n) // max(len(learn.dls.train), 1)) + 1
@@ -187,12 +194,13 @@ def bench_row(
     cache=None,             # folder for image caches
     compile:bool=False,     # compile the fast path's model
 ) -> dict:
-    "Loader and training speed of the chapter's pipeline and the fast path for model `name`; with `full`, seconds per epoch and top-1"
+    "Loader and training speed of the chapter's pipeline and the fast path for `name`; with `full`, s/epoch and top-1"
     s, dev = run.settings, run.device
     chap, fst = data_for(run), fast_data_for(run_on(replace(s, fast=True), dev), cache=cache)
     aug = fst.aug                                         # the fast path's default on this device (`default_aug`)
     row = {'model': CHAPTER_MODELS[name].label, 'size': s.size, 'bs': s.bs, 'fast aug': aug}
-    c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches), lambda: loader_speed(fst.train, loader_batches))
+    c, f = _better_of(2, lambda: loader_speed(chap.train, loader_batches),
+                      lambda: loader_speed(fst.train, loader_batches))
     row |= {'chapter loader img/s': c, 'fast loader img/s': f, 'loader speed-up': f / c}
     if aug != 'fastai':
         fa = fast_data_for(run_on(replace(s, fast=True, aug='fastai'), dev), cache=cache)
@@ -203,7 +211,8 @@ def bench_row(
     for path, dls in (('chapter', chap), ('fast', fst)):
         if not full: row |= {f'{path} s/epoch': PENDING, f'{path} top-1 %': PENDING}; continue
         trained = train_run(_bench_learner(dls, name, path == 'fast', compile), s.epochs, s.lr, progress=False)
-        row |= {f'{path} s/epoch': float(np.mean([r['seconds'] for r in trained['history']])), f'{path} top-1 %': trained['top-1 %']}
+        secs = [r['seconds'] for r in trained['history']]
+        row |= {f'{path} s/epoch': float(np.mean(secs)), f'{path} top-1 %': trained['top-1 %']}
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
 
 # %% ../nbs/33_bench.ipynb #8e997554
@@ -214,9 +223,11 @@ def bench_chart(df:pd.DataFrame, title:str):
     for ax, what in zip(axs, ('loader', 'train')):
         c, f = df[f'chapter {what} img/s'].astype(float), df[f'fast {what} img/s'].astype(float)
         ax.bar(x - 0.2, c, 0.4, label="chapter's pipeline"); bars = ax.bar(x + 0.2, f, 0.4, label='fast path')
-        for b, r in zip(bars, f / c): ax.annotate(f'{r:.1f}x', (b.get_x() + b.get_width() / 2, b.get_height()), ha='center', va='bottom')
+        for b, r in zip(bars, f / c):
+            ax.annotate(f'{r:.1f}x', (b.get_x() + b.get_width() / 2, b.get_height()), ha='center', va='bottom')
         ax.set_xticks(x, [f"{m}\n{s} px" for m, s in zip(df.model, df['size'])]); ax.set_yscale('log')
-        ax.set_ylabel('images per second'); ax.set_title('loader alone' if what == 'loader' else 'training, loading included')
+        ax.set_ylabel('images per second')
+        ax.set_title('loader alone' if what == 'loader' else 'training, loading included')
     axs[0].legend(); fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
@@ -233,25 +244,33 @@ def bench(
     cache=None,                      # folder for image caches
     compile:bool=False,              # compile the fast path's models
 ) -> pd.DataFrame:
-    "Benchmark the chapter's pipeline against the fast path for each model, at its chapter settings; write the table (CSV, markdown) and its chart into `out`"
+    "Benchmark the chapter's pipeline and the fast path, each model at its chapter settings; table and chart in `out`"
     names = [n.strip() for n in (models.split(',') if isinstance(models, str) else models) if n.strip()]
     unknown = [n for n in names if n not in BENCH_MODELS]
-    if unknown or not names: raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(BENCH_MODELS)}")
+    if unknown or not names:
+        raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: "
+                         f"choose from {','.join(BENCH_MODELS)}")
     dev = pick_device(device); full = ifnone(full, dev.type == 'cuda')
     train, valid = listed_items(dataset_path(source), sample)
     runs = {n: run_on(chapter_settings(n, sample, epochs, source=str(source)), dev) for n in names}
     for n, run in runs.items():          # training speed is timed between batches: one batch gives no interval to time
         bs = run.settings.bs
         if len(train) // bs < 2:
-            raise ValueError(f"bench times training between batches, but {dataset_name(source)}{' (its sample)' if sample else ''} has {len(train)} training images: "
-                             f"{len(train) // bs} batch(es) of {bs}. Give a dataset with at least {2 * bs} training images (--data).")
+            what = f"{dataset_name(source)}{' (its sample)' if sample else ''}"
+            raise ValueError(f"bench times training between batches, but {what} has {len(train)} training images: "
+                             f"{len(train) // bs} batch(es) of {bs}. "
+                             f"Give a dataset with at least {2 * bs} training images (--data).")
     out = Path(out)
     with folder_lock(out, 'benchmark'):   # two benchmarks in one folder would time each other, and write the same files
         rows = [bench_row(n, run, loader_batches, train_batches, full, cache, compile) for n, run in runs.items()]
         df = pd.DataFrame(rows)
         about = (f"{measured_on(provenance(dev))}. Data: {dataset_name(source)}{' sample' if sample else ''}, "
-                 f"{len(train):,} training and {len(valid):,} validation images. Loader: {loader_batches} batches and training: {train_batches} batches, each timed in the steady state (whole rounds of the loader's workers, after the batches they had ready)"
-                 + (f"; {epochs} epochs per path for s/epoch and top-1." if full else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
+                 f"{len(train):,} training and {len(valid):,} validation images. "
+                 f"Loader: {loader_batches} batches and training: {train_batches} batches, "
+                 "each timed in the steady state "
+                 "(whole rounds of the loader's workers, after the batches they had ready)"
+                 + (f"; {epochs} epochs per path for s/epoch and top-1." if full
+                    else "; no full epochs on this device: run `resnet-course bench` on a GPU for them."))
         atomic_write(out/'bench.csv', df.to_csv(index=False))
         atomic_write(out/'bench.md', f"{about}\n\n{df.to_markdown(index=False)}\n")
         p = provenance(dev)

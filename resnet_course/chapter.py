@@ -1,4 +1,4 @@
-"""The five models the chapter trains, how it trains each and the accuracy the book reports; the settings of a run in each of the course's three modes; and the learner that `reproduce` and the chapter's notebooks train with.
+"""The chapter's five models, recipes and book accuracies; a run's settings in each mode; the learner they train with.
 
 Docs: https://resnet-course.github.io/resnet_course/chapter.html.md"""
 
@@ -52,7 +52,8 @@ def parse_models(names:str|list) -> list:
     names = [n.strip() for n in (names.split(',') if isinstance(names, str) else names) if n.strip()]
     unknown = [n for n in names if n not in CHAPTER_MODELS]
     if unknown or not names:
-        raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: choose from {','.join(CHAPTER_MODELS)}, comma-separated, e.g. --models fcn,resnet18")
+        raise ValueError(f"Unknown model(s) {', '.join(unknown) or '(none given)'}: "
+                         f"choose from {','.join(CHAPTER_MODELS)}, comma-separated, e.g. --models fcn,resnet18")
     return list(dict.fromkeys(names))
 
 # %% ../nbs/16_chapter.ipynb #748688bc
@@ -73,49 +74,57 @@ def chapter_settings(
     "The `RunSettings` of chapter model `name`: the chapter's recipe, with the caller's overrides"
     cm = CHAPTER_MODELS[name]
     if source is None:
-        source = first_available(URLs.IMAGENETTE_320, URLs.IMAGENETTE_160) if cm.presize > 160 and not sample else URLs.IMAGENETTE_160
+        source = (first_available(URLs.IMAGENETTE_320, URLs.IMAGENETTE_160) if cm.presize > 160 and not sample
+                  else URLs.IMAGENETTE_160)
     size = ifnone(size, cm.size)
     presize = cm.presize if source == URLs.IMAGENETTE_320 or not is_url(source) else min(cm.presize, 224)
     if size != cm.size: presize = round(size * cm.presize / cm.size)
-    return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs), epochs=ifnone(epochs, cm.epochs),
-                       lr=ifnone(lr, cm.lr), seed=seed, sample=sample, world_size=world_size, fast=fast,
-                       aug=aug if fast else None, bf16=bf16)
+    return RunSettings(source=str(source), presize=max(size, min(presize, MAX_SIZE)), size=size, bs=ifnone(bs, cm.bs),
+                       epochs=ifnone(epochs, cm.epochs), lr=ifnone(lr, cm.lr), seed=seed, sample=sample,
+                       world_size=world_size, fast=fast, aug=aug if fast else None, bf16=bf16)
 
 def is_chapter_recipe(name:str, s:RunSettings) -> bool:
-    "Whether `s` trains `name` as the chapter does, on the full data, with the chapter's augmentation (on either data path)"
-    return not s.sample and s.aug in (None, 'fastai') and replace(s, fast=False, aug=None) == chapter_settings(name, source=s.source, seed=s.seed)
+    "Whether `s` trains `name` as the chapter does: the full data, the chapter's augmentation (on either data path)"
+    return (not s.sample and s.aug in (None, 'fastai')
+            and replace(s, fast=False, aug=None) == chapter_settings(name, source=s.source, seed=s.seed))
 
 def mode_settings(
     name:str,         # key of `CHAPTER_MODELS`
     mode:str='full',  # 'full' (the chapter's recipe), 'sample', or 'reduced' (the full data at CPU scale)
-    epochs:int=None, size:int=None, bs:int=None, seed:int=42, source=None, world_size:int=1,   # overrides, as in `chapter_settings`
+    epochs:int=None, size:int=None, bs:int=None, seed:int=42, source=None,
+    world_size:int=1, # overrides, as in `chapter_settings`
     fast:bool=False,  # the fast data path (always on in the reduced mode)
     aug:str=None,     # the fast path's augmentation (default: 'crop' in the reduced mode)
     lr:float=None,    # peak learning rate (default: the chapter's)
 ) -> RunSettings:
     "The `RunSettings` of chapter model `name` in `mode`, with the caller's overrides"
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
-    if mode != 'reduced': return chapter_settings(name, mode == 'sample', epochs, size, bs, seed, source, world_size, fast, aug, lr)
+    if mode != 'reduced':
+        return chapter_settings(name, mode == 'sample', epochs, size, bs, seed, source, world_size, fast, aug, lr)
     cm = CHAPTER_MODELS[name]
-    return chapter_settings(name, False, ifnone(epochs, REDUCED.epochs_for(cm.epochs)), ifnone(size, REDUCED.size), bs, seed,
-                            ifnone(source, URLs.IMAGENETTE_160), world_size, True, ifnone(aug, 'crop'), lr, bf16=cpu_bf16())
+    return chapter_settings(name, False, ifnone(epochs, REDUCED.epochs_for(cm.epochs)), ifnone(size, REDUCED.size),
+                            bs, seed, ifnone(source, URLs.IMAGENETTE_160), world_size, True, ifnone(aug, 'crop'), lr,
+                            bf16=cpu_bf16())
 
 def recipe_label(name:str, s:RunSettings) -> str:
     "What `s` trains chapter model `name` as, in a word for the tables: 'chapter', 'reduced', 'sample' or 'changed'"
     if s.sample: return 'sample'
     if is_chapter_recipe(name, s): return 'chapter'
     reduced = mode_settings(name, 'reduced', seed=s.seed, source=s.source, world_size=s.world_size)
-    return 'reduced' if replace(s, bf16=False) == replace(reduced, bf16=False) else 'changed'   # with or without bf16: the CPU decides
+    # with or without bf16: the CPU decides
+    return 'reduced' if replace(s, bf16=False) == replace(reduced, bf16=False) else 'changed'
 
 def describe_run(name:str, s:RunSettings) -> str:
-    "One sentence on what the settings `s`, as run (see `resolve`), train chapter model `name` as, and what to compare it with"
+    "One sentence on what the settings `s` (as run, see `resolve`) train model `name` as, and what to compare it with"
     cm, label = CHAPTER_MODELS[name], recipe_label(name, s)
     what = f"{s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px, batch size {s.bs}"
-    if label == 'sample': return f"{cm.label} on the sample ({SAMPLE.train_per_class} images a class, {what}): it shows the code runs; its numbers are not results."
+    if label == 'sample': return (f"{cm.label} on the sample ({SAMPLE.train_per_class} images a class, {what}): "
+                                  "it shows the code runs; its numbers are not results.")
     if label == 'chapter': return f"{cm.label}, the chapter's recipe: {what} (the book: {cm.book}%)."
     if label == 'reduced':
-        return (f"{cm.label}, reduced version: the full data, {what}, from {s.presize}-px images on the fast data path (crop augmentation), "
-                f"{'bf16' if s.bf16 else 'fp32'}. Not the chapter's recipe ({cm.epochs} epochs at {cm.size} px), which the book's {cm.book}% is for.")
+        return (f"{cm.label}, reduced version: the full data, {what}, from {s.presize}-px images on the fast data path "
+                f"(crop augmentation), {'bf16' if s.bf16 else 'fp32'}. Not the chapter's recipe "
+                f"({cm.epochs} epochs at {cm.size} px), which the book's {cm.book}% is for.")
     return f"{cm.label}: {what}, not the chapter's recipe, which the book's {cm.book}% is for."
 
 
@@ -127,13 +136,15 @@ def chapter_learner(
     cbs=None,              # callbacks for the learner
     make:Callable=None,    # builds the model from the number of classes (default: the chapter's)
 ) -> Learner:
-    "A learner for chapter model `name` on the data path `run` names (the chapter's, or the fast one), seeded by its settings"
+    "A learner for chapter model `name` on `run`'s data path (the chapter's, or the fast one), seeded by its settings"
     s = run.settings
     dls = fast_data_for(run) if s.fast else data_for(run)
     set_seed(s.seed)   # not cuDNN's deterministic mode: see the note on seeds above
     learn = get_learner(dls, (make or CHAPTER_MODELS[name].make)(dls.c), cbs=cbs)   # on the data's device
     if folder is not None: learn.path, learn.model_dir = folder.path, '.'
     if not s.fast: return learn
-    cpu = run.device.type == 'cpu'   # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
-    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)   # bf16 with channels-last on a CPU
+    # on a CPU the settings say the precision (the reduced mode asks `cpu_bf16`); a GPU picks its own
+    cpu = run.device.type == 'cpu'
+    # bf16 with channels-last on a CPU
+    return fast_learner(learn, bf16=s.bf16 if cpu else None, channels_last=s.bf16 or None)
 

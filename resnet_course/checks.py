@@ -16,7 +16,7 @@ from .stem import resnet_stem
 from .resblock import ResBlock, shortcut
 from .bottleneck import BottleneckConvs
 from .data import get_mnist_data
-from .learner import get_learner, final_metric
+from .learner import get_learner, final_metric, train_run
 from .exercises import top_k_accuracy_torch, mnist_pooled_net, mnist_flat_net
 
 
@@ -133,8 +133,8 @@ def check_mnist_fcn(make_net, train:bool=True) -> Verdict:
     epochs, lr, bs = MNIST_TRAINING.values()
     dls = get_mnist_data(bs=bs, sample=True, device='cpu')
     set_seed(42)
-    learn = get_learner(dls, make_net(dls.c), device='cpu', metrics=accuracy)
-    with learn.no_logging(), learn.no_bar(): learn.fit_one_cycle(epochs, lr)
+    learn = get_learner(dls, make_net(dls.c), metrics=accuracy)   # on the data's device
+    train_run(learn, epochs, lr, progress=False)                  # the course's one training loop
     acc = final_metric(learn, 'accuracy')
     trained = f'{acc:.0%} accuracy on the MNIST sample after {epochs} epochs'
     if acc <= MNIST_ACCURACY: return _wrong('training', f'{trained}, not more than the {MNIST_ACCURACY:.0%} asked')

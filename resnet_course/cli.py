@@ -162,11 +162,14 @@ def cmd_speedrun(
     from fastai.data.external import URLs
     from resnet_course.machine import pick_device, measured_on
     from resnet_course.files import atomic_write, folder_lock
-    from resnet_course.fast import (SPEED_RECIPES, LEVERS, ABLATION, SpeedRun, speed_runs, seed_summary, seed_table,
-                                    speed_target, machine_key, chapter_reference, check_speed_run, check_reference,
-                                    resolve_recipe, kept_runs, ablation as run_ablation)
+    from resnet_course.settings import run_on
+    from resnet_course.chapter import chapter_settings
+    from resnet_course.fast import (SPEED_RECIPES, SpeedRun, seed_runs, seed_summary, seed_table, machine_key,
+                                    check_speed_run, resolve_recipe, kept_runs)
+    from resnet_course.goals import (LEVERS, ABLATION, REFERENCE_EPOCHS, speed_target, time_reference,
+                                     check_reference, lever_runs)
     from resnet_course.reproduce import check_out
-    dev = pick_device(device)
+    dev = pick_device(device)   # found here, once: the runs below take it as found
     name = recipe or ('gpu' if dev.type == 'cuda' else '15-minutes')
     if name == 'gpu' and dev.type != 'cuda' and not quick:
         cpu_recipes = ' or --recipe '.join(n for n in SPEED_RECIPES if n != 'gpu')
@@ -187,8 +190,10 @@ def cmd_speedrun(
     if reference: check_out(out.parent, files=('reference.json',))
     with folder_lock(out, 'speed run'):    # two runs into one folder would train a seed twice, and time each other
         # the reference first, then the recipe: side by side
-        if reference: chapter_reference(out.parent, source=source, sample=quick, device=dev)
-        runs = speed_runs(name, seeds, out, source, sample=quick, device=dev, r=r)
+        if reference:
+            ref = chapter_settings('resnet18', quick, REFERENCE_EPOCHS, source=str(source))
+            time_reference(out.parent, run_on(ref, dev))
+        runs = seed_runs(name, here, seeds, out, source, quick, dev)
         # every seed the folder keeps of this recipe, here, on this data; a target holds for the recipe as named,
         # on Imagenette
         kept = [x for x in kept_runs(out, name, r, machine_key(dev)) if x['data'] == runs[0]['data']]
@@ -212,7 +217,7 @@ def cmd_speedrun(
         atomic_write(out/'speedrun.md', f"{head}{table}\n\n{summary}{sample_note}\n")
         print(f"{summary}\nRecords in {out}")
         if ablation:
-            df = run_ablation(out, name, levers=chosen, seed=seeds[0], source=source, sample=quick, device=dev, r=r)
+            df = lever_runs(out, name, here, chosen, seeds[0], source, quick, dev)
             atomic_write(out/'ablation.md', f"{head}{df.to_markdown(index=False)}{sample_note}\n")
             print(f"Ablation written to {out/'ablation.md'}")
 

@@ -1,4 +1,4 @@
-"""The chapter's DataBlock on real images, a sample that runs in seconds on a CPU, and clear errors, found before training, for data that is missing, misshapen or damaged.
+"""The chapter's DataBlock, a seconds-long sample, and clear early errors for missing, misshapen or damaged data.
 
 Docs: https://resnet-course.github.io/resnet_course/data.html.md"""
 
@@ -62,8 +62,9 @@ def data_home() -> Path:
     try: return fastai_path('data')
     except OSError as e:
         fastai_cfg.cache_clear()
-        raise DatasetNotFoundError(f"fastai cannot use FASTAI_HOME={os.environ.get('FASTAI_HOME', '~/.fastai')} ({e.strerror or e}). "
-                                   "Fix: point FASTAI_HOME at a folder you can write to, or unset it to use ~/.fastai.") from None
+        raise DatasetNotFoundError(f"fastai cannot use FASTAI_HOME={os.environ.get('FASTAI_HOME', '~/.fastai')} "
+                                   f"({e.strerror or e}). Fix: point FASTAI_HOME at a folder you can write to, "
+                                   "or unset it to use ~/.fastai.") from None
 
 def _check_writable(folder:Path):
     "Refuse to download into a folder that cannot be written"
@@ -71,7 +72,8 @@ def _check_writable(folder:Path):
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder): pass
     except OSError as e:
-        raise DatasetNotFoundError(f"Cannot download into {folder} ({e.strerror or e}). Fix: point FASTAI_HOME at a folder you can write to.") from None
+        raise DatasetNotFoundError(f"Cannot download into {folder} ({e.strerror or e}). "
+                                   "Fix: point FASTAI_HOME at a folder you can write to.") from None
 
 def is_url(source) -> bool: return str(source).startswith(('http://', 'https://'))
 
@@ -79,7 +81,9 @@ def dataset_path(source:str|Path) -> Path:
     "Local folder of `source`: a folder on disk, or a fastai URL resolved with `untar_data` only if it can be"
     if not is_url(source):
         path = Path(source).expanduser()
-        if not path.is_dir(): raise DatasetNotFoundError(f"No dataset folder at {path}. Pass an existing folder (with train/ and val/ inside) or a fastai URL such as URLs.IMAGENETTE_160.")
+        if not path.is_dir():
+            raise DatasetNotFoundError(f"No dataset folder at {path}. Pass an existing folder "
+                                       "(with train/ and val/ inside) or a fastai URL such as URLs.IMAGENETTE_160.")
         return path
     name, home = dataset_name(source), data_home()
     local = home/name
@@ -98,9 +102,11 @@ def first_available(*sources) -> str:
     for i, src in enumerate(sources):
         on_disk = (data_home()/dataset_name(src)).is_dir() if is_url(src) else Path(src).is_dir()
         if on_disk or (is_url(src) and _host_reachable(src)):
-            if i: notice(f"Notice: {dataset_name(str(sources[0]))} is not available here; using {dataset_name(str(src))} instead.")
+            if i: notice(f"Notice: {dataset_name(str(sources[0]))} is not available here; "
+                         f"using {dataset_name(str(src))} instead.")
             return src
-    raise DatasetNotFoundError(f"None of {', '.join(dataset_name(str(s)) for s in sources)} is on disk or downloadable. Fix: run ../shared/bin/data-install, or connect to the internet.")
+    raise DatasetNotFoundError(f"None of {', '.join(dataset_name(str(s)) for s in sources)} is on disk or "
+                               "downloadable. Fix: run ../shared/bin/data-install, or connect to the internet.")
 
 # %% ../nbs/53_data.ipynb #dd29f173
 def image_files(path:Path, folders=None) -> L:
@@ -112,10 +118,12 @@ def image_files(path:Path, folders=None) -> L:
             if real in seen: skipped.append(f'{root} -> {real}'); dirs[:] = []; continue
             seen.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-            found += [Path(root)/f for f in files if Path(f).suffix.lower() in image_extensions and not f.startswith('.')]
+            found += [Path(root)/f for f in files
+                      if Path(f).suffix.lower() in image_extensions and not f.startswith('.')]
     if skipped:
-        warnings.warn(f"Skipped {len(skipped)} folder(s) already listed through a symbolic link (a loop, or a second link to one folder): "
-                      f"{'; '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}. Remove the link to silence this warning.")
+        warnings.warn(f"Skipped {len(skipped)} folder(s) already listed through a symbolic link "
+                      f"(a loop, or a second link to one folder): {'; '.join(skipped[:3])}"
+                      f"{' ...' if len(skipped) > 3 else ''}. Remove the link to silence this warning.")
     return L(sorted(found))
 
 # %% ../nbs/53_data.ipynb #c2e2dd17
@@ -157,7 +165,8 @@ class CheckedImage(PILImage):
                 if im.mode in _WIDE_MODES: im = _to_8bit(im)
                 return cls(im.convert('RGB'))
         except (UnidentifiedImageError, OSError) as e:
-            raise CorruptImageError(f"Cannot decode the image {fn} ({e}). The file is damaged: delete it or replace it with a good copy, then run again.") from e
+            raise CorruptImageError(f"Cannot decode the image {fn} ({e}). The file is damaged: "
+                                    "delete it or replace it with a good copy, then run again.") from e
 
 # %% ../nbs/53_data.ipynb #6a0bb373
 def readable_image_files(path:Path, folders=None) -> L:
@@ -165,7 +174,8 @@ def readable_image_files(path:Path, folders=None) -> L:
     files = image_files(path, folders=folders)
     bad = unreadable_images(files)
     if bad:
-        warnings.warn(f"Skipping {len(bad)} unreadable image file(s): {', '.join(map(str, bad[:5]))}{' ...' if len(bad)>5 else ''}. Delete or replace them.")
+        warnings.warn(f"Skipping {len(bad)} unreadable image file(s): {', '.join(map(str, bad[:5]))}"
+                      f"{' ...' if len(bad)>5 else ''}. Delete or replace them.")
         bad = set(bad)
         files = files.filter(lambda f: f not in bad)
     return files
@@ -176,31 +186,39 @@ class DatasetLayoutError(ValueError):
 
 def class_folders(path:Path, split:str) -> dict:
     "Class name -> number of image files, for each class folder in `path/split`"
-    return {d.name: len(image_files(d)) for d in sorted((path/split).iterdir()) if d.is_dir() and not d.name.startswith('.')}
+    return {d.name: len(image_files(d)) for d in sorted((path/split).iterdir())
+            if d.is_dir() and not d.name.startswith('.')}
 
 def _check_class_folders(path:Path, classes:dict, train:str, valid:str):
-    "Refuse class folders whose images would get another label, or none of their own: a folder that is a link to another class folder, images in subfolders"
+    "Refuse class folders whose images would get another label, or none of their own"
+    # a folder that is a link to another class folder, or images in subfolders
     real = {}
     for split in (train, valid):
         for k in classes[split]:
             d = path/split/k; where = os.path.realpath(d)
             if where in real:
                 raise DatasetLayoutError(f"{d} and {real[where]} are one folder (one is a link to the other), so "
-                                         + ("the model would be scored on images it trained on" if real[where].parent.name != split else "their images would be listed once, for one of the two classes")
+                                         + ("the model would be scored on images it trained on"
+                                            if real[where].parent.name != split
+                                            else "their images would be listed once, for one of the two classes")
                                          + f". Remove the link, and give {split}/{k}/ images of its own.")
             real[where] = d
     for split in (train, valid):
-        with warnings.catch_warnings():                  # a skipped link is reported where the images are listed for training
+        with warnings.catch_warnings():   # a skipped link is reported where the images are listed for training
             warnings.simplefilter('ignore'); listed = image_files(path, [split])
         loose = next((f for f in listed if len(f.relative_to(path/split).parts) == 1), None)
         if loose is not None:
-            raise DatasetLayoutError(f"{loose} lies in {split}/ itself, outside any class folder, so its class would be {split!r}. "
+            raise DatasetLayoutError(f"{loose} lies in {split}/ itself, outside any class folder, "
+                                     f"so its class would be {split!r}. "
                                      f"Move it into the folder of its class ({split}/CLASS/), or delete it.")
         deeper = next((f for f in listed if len(f.relative_to(path/split).parts) > 2), None)
-        if deeper is not None:   # the label of an image is the folder that holds it (`parent_label`), not the class folder above
+        # the label of an image is the folder that holds it (`parent_label`), not the class folder above
+        if deeper is not None:
             k = deeper.relative_to(path/split).parts[0]
-            raise DatasetLayoutError(f"{path/split/k} keeps images in a subfolder, e.g. {deeper.relative_to(path)}: an image's class is the folder that holds it, "
-                                     f"so they would be labelled {deeper.parent.name!r}, not {k!r}. Move each class's images directly into its folder ({split}/{k}/).")
+            raise DatasetLayoutError(f"{path/split/k} keeps images in a subfolder, e.g. {deeper.relative_to(path)}: "
+                                     f"an image's class is the folder that holds it, so they would be labelled "
+                                     f"{deeper.parent.name!r}, not {k!r}. "
+                                     f"Move each class's images directly into its folder ({split}/{k}/).")
 
 def check_layout(path:Path, train:str='train', valid:str='val') -> list:
     "The class folders of `path`, after checking it is laid out as ImageNet is (`train/CLASS/*`, `valid/CLASS/*`)"
@@ -211,19 +229,27 @@ def check_layout(path:Path, train:str='train', valid:str='val') -> list:
     counts = {split: class_folders(path, split) for split in (train, valid)}
     for split, c in counts.items():
         if not c: raise DatasetLayoutError(f"{path/split} holds no class folders. {fix}")
-        if len(c) < 2: raise DatasetLayoutError(f"{path/split} holds one class folder, {next(iter(c))}: with one class every prediction is right, so accuracy means nothing. "
+        if len(c) < 2: raise DatasetLayoutError(f"{path/split} holds one class folder, {next(iter(c))}: "
+                                                "with one class every prediction is right, so accuracy means nothing. "
                                                 f"Add a second class folder to both {train}/ and {valid}/.")
         same = [sorted(ks) for ks in groupby(c, lambda k: CLASS_NAMES.get(k, k)).values() if len(ks) > 1]
-        if same: raise DatasetLayoutError(f"In {path/split}, the folders {' and '.join(same[0])} name one class, {CLASS_NAMES.get(same[0][0], same[0][0])}, "
-                                          "so their images would be merged. Move the images of one into the other, and remove it from both "
+        if same: raise DatasetLayoutError(f"In {path/split}, the folders {' and '.join(same[0])} name one class, "
+                                          f"{CLASS_NAMES.get(same[0][0], same[0][0])}, "
+                                          "so their images would be merged. "
+                                          "Move the images of one into the other, and remove it from both "
                                           f"{train}/ and {valid}/.")
         empty = [k for k, n in c.items() if n == 0]
-        if empty: raise DatasetLayoutError(f"The class folder(s) {', '.join(str(path/split/k) for k in empty)} hold no images. Add images or remove the folder from both {train}/ and {valid}/.")
-    only_train, only_valid = sorted(counts[train].keys() - counts[valid].keys()), sorted(counts[valid].keys() - counts[train].keys())
+        if empty: raise DatasetLayoutError(f"The class folder(s) {', '.join(str(path/split/k) for k in empty)} "
+                                           "hold no images. Add images or remove the folder from both "
+                                           f"{train}/ and {valid}/.")
+    only_train, only_valid = (sorted(counts[train].keys() - counts[valid].keys()),
+                              sorted(counts[valid].keys() - counts[train].keys()))
     if only_train or only_valid:
         raise DatasetLayoutError(f"In {path}, {train}/ and {valid}/ hold different classes: "
-                                 + '; '.join(f"only in {s}/: {', '.join(k)}" for s, k in ((train, only_train), (valid, only_valid)) if k)
-                                 + ". Every class needs images in both: add them, or remove the class folder (the dataset is the folder given with --data).")
+                                 + '; '.join(f"only in {s}/: {', '.join(k)}"
+                                             for s, k in ((train, only_train), (valid, only_valid)) if k)
+                                 + ". Every class needs images in both: add them, or remove the class folder "
+                                   "(the dataset is the folder given with --data).")
     _check_class_folders(path, counts, train, valid)
     return sorted(counts[train])
 
@@ -245,17 +271,21 @@ def dataset_items(path:Path, sample:bool, train:str='train', valid:str='val') ->
     items = [readable_image_files(path, folders=[split]) for split in (train, valid)]
     for split, files in zip((train, valid), items):     # a class whose files were all skipped as unreadable
         lost = sorted(set(classes) - {f.relative_to(path/split).parts[0] for f in files})
-        if lost: raise DatasetLayoutError(f"Every image of {', '.join(str(path/split/c) for c in lost)} is unreadable, so the class cannot be learned. "
-                                          f"Replace the damaged files, or remove the class folder from both {train}/ and {valid}/.")
+        if lost: raise DatasetLayoutError(f"Every image of {', '.join(str(path/split/c) for c in lost)} is unreadable, "
+                                          "so the class cannot be learned. Replace the damaged files, "
+                                          f"or remove the class folder from both {train}/ and {valid}/.")
     if sample: items = [balanced_sample(f, n) for f, n in zip(items, (SAMPLE.train_per_class, SAMPLE.valid_per_class))]
     return tuple(items)
 
 def check_batches(n_train:int, n_valid:int, bs:int):
     "Refuse a run that would train on no batch or validate on no image"
     if n_train < bs:
-        raise ValueError(f"The batch size {bs} (--bs) is larger than the training set ({n_train} images). fastai drops the last incomplete "
+        raise ValueError(f"The batch size {bs} (--bs) is larger than the training set ({n_train} images). "
+                         "fastai drops the last incomplete "
                          f"training batch, so nothing would be trained. Use --bs {n_train} or less.")
-    if n_valid < 1: raise ValueError("The validation set is empty, so no accuracy could be measured. Put images in the val/ class folders.")
+    if n_valid < 1:
+        raise ValueError("The validation set is empty, so no accuracy could be measured. "
+                         "Put images in the val/ class folders.")
 
 def _dataloaders(dblock:DataBlock, items:L, bs:int, sample:bool, num_workers:int, seed:int,
                  device:torch.device) -> DataLoaders:
@@ -278,7 +308,7 @@ def data_for(
                        get_y=readable_label,
                        item_tfms=Resize(s.presize),
                        batch_tfms=[*aug_transforms(min_scale=0.5, size=s.size),
-                                   Normalize.from_stats(*imagenet_stats, cuda=False)])   # the loader moves them to its device
+                                   Normalize.from_stats(*imagenet_stats, cuda=False)])   # the loader moves them
     return _dataloaders(dblock, train + valid, s.bs, s.sample, num_workers, s.seed, run.device)
 
 def get_data(

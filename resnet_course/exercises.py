@@ -1,4 +1,4 @@
-"""The chapter's four research exercises: a fully convolutional net on MNIST, a 1x1 convolution with einsum, top-5 accuracy written twice, and label smoothing on Imagenette.
+"""The four research exercises: a fully convolutional net on MNIST, 1x1 conv with einsum, top-5 twice, label smoothing.
 
 Docs: https://resnet-course.github.io/resnet_course/exercises.html.md"""
 
@@ -71,9 +71,11 @@ def conv1x1_einsum(
 ) -> Tensor:
     "A 1x1 convolution written as an einsum over the channel axis"
     if weight.dim() == 4:
-        if weight.shape[-2:] != (1, 1): raise ValueError(f"weight has a {tuple(weight.shape[-2:])} kernel; a 1x1 convolution needs (nf, ni, 1, 1)")
+        if weight.shape[-2:] != (1, 1):
+            raise ValueError(f"weight has a {tuple(weight.shape[-2:])} kernel; a 1x1 convolution needs (nf, ni, 1, 1)")
         weight = weight[:, :, 0, 0]
-    if weight.shape[1] != x.shape[1]: raise ValueError(f"weight expects {weight.shape[1]} input channels but x has {x.shape[1]}")
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"weight expects {weight.shape[1]} input channels but x has {x.shape[1]}")
     out = torch.einsum('bihw,oi->bohw', x, weight)
     return out if bias is None else out + bias[None, :, None, None]
 
@@ -85,28 +87,31 @@ def _time(f, reps:int, sync) -> float:
         t0 = time.perf_counter(); f(); sync(); times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
-def benchmark_conv1x1(shapes=((64, 64, 32, 32, 128), (32, 256, 16, 16, 64), (16, 512, 8, 8, 2048)),  # (bs, ni, h, w, nf)
+def benchmark_conv1x1(shapes=((64, 64, 32, 32, 128), (32, 256, 16, 16, 64), (16, 512, 8, 8, 2048)), # (bs, ni, h, w, nf)
                       device='cpu', dtype=torch.float32, reps:int=10) -> pd.DataFrame:
     "Milliseconds per call of `conv1x1_einsum` and `F.conv2d` on each shape, and einsum's time relative to conv2d"
     dev = torch.device(device)
-    sync = lambda: synchronize(dev)                     # waits for this device's work (GPU 1's with 'cuda:1'), not the current GPU's
+    sync = lambda: synchronize(dev)   # waits for this device's work (GPU 1's with 'cuda:1'), not the current GPU's
     rows = []
     for bs, ni, h, w, nf in shapes:
         x, wt = torch.randn(bs, ni, h, w, device=dev, dtype=dtype), torch.randn(nf, ni, 1, 1, device=dev, dtype=dtype)
         t_e, t_c = _time(lambda: conv1x1_einsum(x, wt), reps, sync), _time(lambda: F.conv2d(x, wt), reps, sync)
-        rows.append({'shape (bs, ni, h, w) -> nf': f'({bs}, {ni}, {h}, {w}) -> {nf}', 'einsum ms': 1e3 * t_e, 'conv2d ms': 1e3 * t_c, 'einsum / conv2d': t_e / t_c})
+        rows.append({'shape (bs, ni, h, w) -> nf': f'({bs}, {ni}, {h}, {w}) -> {nf}', 'einsum ms': 1e3 * t_e,
+                     'conv2d ms': 1e3 * t_c, 'einsum / conv2d': t_e / t_c})
     return pd.DataFrame(rows).round(3)
 
 # %% ../nbs/21_exercises.ipynb #9a7dad41
 def _check_k(k:int, n_classes:int):
-    if not 1 <= k <= n_classes: raise ValueError(f"k={k} but there are only {n_classes} classes: top-k accuracy needs 1 <= k <= number of classes")
+    if not 1 <= k <= n_classes: raise ValueError(f"k={k} but there are only {n_classes} classes: "
+                                                 "top-k accuracy needs 1 <= k <= number of classes")
 
 def _check_inputs(n_rows:int, n_targs:int, n_classes:int, targs, has_nan:bool):
     "Refuse inputs for which an accuracy would mean nothing"
     if n_rows == 0: raise ValueError("no predictions given: the accuracy of an empty batch is undefined")
     if n_rows != n_targs: raise ValueError(f"{n_rows} rows of scores but {n_targs} targets: give one target per row")
     bad = [t for t in targs if not 0 <= int(t) < n_classes]
-    if bad: raise ValueError(f"target {bad[0]} is not a class index: with {n_classes} classes, targets run from 0 to {n_classes - 1}")
+    if bad: raise ValueError(f"target {bad[0]} is not a class index: "
+                             f"with {n_classes} classes, targets run from 0 to {n_classes - 1}")
     if has_nan: raise ValueError("the scores contain nan, so no ranking exists: check the model's outputs")
 
 def top_k_accuracy_torch(preds:Tensor, targs:Tensor, k:int=5) -> Tensor:
@@ -122,7 +127,8 @@ def top_k_accuracy_torch(preds:Tensor, targs:Tensor, k:int=5) -> Tensor:
 def top_k_accuracy_python(preds:list, targs:list, k:int=5) -> float:
     "`top_k_accuracy_torch` in plain Python: `preds` is a list of score lists, `targs` a list of class indices"
     widths = {len(row) for row in preds}
-    if len(widths) > 1: raise ValueError(f"rows of scores have different lengths {sorted(widths)}: every row needs one score per class")
+    if len(widths) > 1: raise ValueError(f"rows of scores have different lengths {sorted(widths)}: "
+                                         "every row needs one score per class")
     n_classes = widths.pop() if widths else 0
     _check_inputs(len(preds), len(targs), n_classes, targs, any(math.isnan(v) for row in preds for v in row))
     _check_k(k, n_classes)
@@ -133,7 +139,8 @@ def top_k_accuracy_python(preds:list, targs:list, k:int=5) -> float:
     return hits / len(preds)
 
 # %% ../nbs/21_exercises.ipynb #bba47966
-LEADERBOARD_128PX = {5: 87.43, 20: 91.57}   # Imagenette leaderboard, 128 px, top-1 %: fastai/imagenette's README at ba8db39 (its latest commit, 2022-09-27)
+# Imagenette leaderboard, 128 px, top-1 %: fastai/imagenette's README at ba8db39 (its latest commit, 2022-09-27)
+LEADERBOARD_128PX = {5: 87.43, 20: 91.57}
 LOSSES = {'cross-entropy': None, 'label smoothing (ε=0.1)': LabelSmoothingCrossEntropy}
 
 def label_smoothing_runs(
@@ -143,7 +150,7 @@ def label_smoothing_runs(
     device=None,          # default: `pick_device()`
     sample:bool=None,     # train on the sample (default: `sample_mode()`)
     losses=tuple(LOSSES), # which of `LOSSES` to train with
-    out=None,             # folder keeping each finished run in `label_smoothing.json` (`reuse_or_make`); runs found there are not trained again
+    out=None,             # folder keeping each finished run (`label_smoothing.json`); runs found there are reused
 ) -> pd.DataFrame:
     "Train ResNet18 with and without label smoothing for each number of `epochs`; table beside the leaderboard"
     sample, dev = sample_mode() if sample is None else sample, pick_device(device)   # the device found here, once
@@ -157,9 +164,13 @@ def label_smoothing_runs(
                 set_seed(42)
                 learn = get_learner(dls, resnet18(dls.c), loss_func=LOSSES[loss]() if LOSSES[loss] else None)
                 s = RunSettings(presize=160, size=size, bs=bs, epochs=ep, sample=sample)
-                epochs = fit_resumable(learn, ep, 3e-3, 'resnet18-' + ('label-smoothing' if LOSSES[loss] else 'cross-entropy'), s)  # resumes a stopped run
+                epochs = fit_resumable(learn, ep, 3e-3,   # resumes a stopped run
+                                       'resnet18-' + ('label-smoothing' if LOSSES[loss] else 'cross-entropy'), s)
                 return {'top-1 %': round(100 * final_metric(learn, 'accuracy'), 2),
-                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(dev), 'date': date.today().isoformat()}
-            rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train) if out is not None else train()),
-                         'leaderboard top-1 %': LEADERBOARD_128PX.get(ep)})   # from the source as it reads now, not as stored with an older run
+                        'minutes': round(sum(r['seconds'] for r in epochs) / 60, 1), 'hardware': hardware(dev),
+                        'date': date.today().isoformat()}
+            # the leaderboard from the source as it reads now, not as stored with an older run
+            rows.append({**key, **(reuse_or_make(Path(out)/'label_smoothing.json', key, train)
+                                   if out is not None else train()),
+                         'leaderboard top-1 %': LEADERBOARD_128PX.get(ep)})
     return pd.DataFrame(rows)[['epochs', 'loss', 'top-1 %', 'leaderboard top-1 %', 'minutes', 'hardware']]

@@ -1,4 +1,4 @@
-"""Recipes that train Imagenette in a fraction of the chapter's time, on the fast path: a one-minute run for a GPU, two goals for a CPU measured against the chapter's own recipe on the same machine, and what each lever is worth.
+"""Recipes that train Imagenette in a fraction of the chapter's time on the fast path, their trainer and their records.
 
 Docs: https://resnet-course.github.io/resnet_course/fast.html.md"""
 
@@ -19,36 +19,32 @@ from .scaling import scaled_lr
 from .loaders import *
 from .speed import *
 from .resnet import ResNet
-from .records import course_results
-from .chapter import CHAPTER_MODELS, chapter_settings, chapter_learner
+from .chapter import CHAPTER_MODELS
 
 # %% auto #0
-__all__ = ['SPEED_MODELS', 'LEADERBOARD', 'SPEED_GOALS', 'CPU_RECIPES', 'SPEED_RECIPES', 'RECIPE_GOALS', 'GOAL_COLUMNS',
-           'ABLATION', 'LEVERS', 'resnet10', 'SpeedRun', 'resolve_recipe', 'ProgressiveResize', 'as_trained',
-           'check_speed_run', 'check_reference', 'speed_run', 'SpeedTarget', 'SpeedGoal', 'machine_key',
-           'chapter_reference', 'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds',
-           'reference_for', 'speed_target', 'speed_entry_problem', 'ablation_entry_problem', 'reference_entry_problem',
-           'speed_runs', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table', 'goal_table',
-           'ablation', 'ablation_table', 'plot_speedruns']
+__all__ = ['SPEED_MODELS', 'CPU_RECIPES', 'SPEED_RECIPES', 'resnet10', 'SpeedRun', 'resolve_recipe', 'ProgressiveResize',
+           'as_trained', 'check_speed_run', 'speed_run', 'machine_key', 'speed_entry_problem', 'speed_runs',
+           'seed_runs', 'SpeedTarget', 'seed_summary', 'same_recipe', 'kept_runs', 'machines_of', 'seed_table']
 
 # %% ../nbs/34_fast.ipynb #cc624667
 def resnet10(n_out:int=1000) -> ResNet:
     "ResNet18 with one ResBlock per stage instead of two: the depth lever of the CPU ablation"
     return ResNet(n_out, [1, 1, 1, 1])
 
-SPEED_MODELS = {**{n: CHAPTER_MODELS[n].make for n in ('fcn', 'resblock2', 'resnet18', 'resnet50')}, 'resnet10': resnet10}
+SPEED_MODELS = {**{n: CHAPTER_MODELS[n].make for n in ('fcn', 'resblock2', 'resnet18', 'resnet50')},
+                'resnet10': resnet10}
 
 @dataclass(frozen=True)
 class SpeedRun:
     "A recipe for a short, fast training run on the fast path"
-    model:str = 'resnet50'                     # one of `SPEED_MODELS`: 'fcn', 'resblock2', 'resnet10', 'resnet18' or 'resnet50'
+    model:str = 'resnet50'                     # a key of `SPEED_MODELS`, e.g. 'resnet10', 'resnet18' or 'resnet50'
     phases:tuple = ((16, 128), (10, 160))      # (epochs, crop size) of each phase, in order
     presize:int = 160                          # stored square; every crop size must be at most this
     bs:int = 256                               # batch size
     lr:float = 3e-3                            # peak learning rate at the chapter's batch size, scaled to `bs`
     label_smoothing:float = 0.1                # label smoothing of the cross-entropy loss
-    aug:str = None                             # the fast path's augmentation, 'crop' or 'fastai' (default: 'fastai' on a GPU, 'crop' on a CPU)
-    bf16:bool = None                           # bf16 autocast (default: where the device computes it natively, GPU or CPU: `precision`)
+    aug:str = None                             # augmentation, 'crop' or 'fastai' (default: `default_aug`)
+    bf16:bool = None                           # bf16 autocast (default: where the device computes it natively)
     channels_last:bool = None                  # channels-last layout (default: on a GPU)
     compile:bool = False                       # `torch.compile` the model
     tta:bool = True                            # score with test-time augmentation as well
@@ -60,18 +56,21 @@ class SpeedRun:
     def __str__(self) -> str:
         "The recipe in one line, as the pages and tables print it"
         phases = ' + '.join(f'{n} at {size} px' for n, size in self.phases)
-        opts = [o for o, on in (('bf16', self.bf16), ('channels-last', self.channels_last), ('compiled', self.compile)) if on]
-        return (f"{self.model}, {self.epochs} epochs ({phases}) from {self.presize} px, bs {self.bs}, peak lr {self.lr:g} at bs 128, "
-                f"label smoothing {self.label_smoothing:g}, {self.aug or 'default'} augmentation{''.join(', ' + o for o in opts)}")
+        opts = [o for o, on in (('bf16', self.bf16), ('channels-last', self.channels_last), ('compiled', self.compile))
+                if on]
+        return (f"{self.model}, {self.epochs} epochs ({phases}) from {self.presize} px, bs {self.bs}, "
+                f"peak lr {self.lr:g} at bs 128, label smoothing {self.label_smoothing:g}, "
+                f"{self.aug or 'default'} augmentation{''.join(', ' + o for o in opts)}")
 
 def resolve_recipe(
     r:SpeedRun,            # a recipe, with some choices left to the device (None)
     dev:torch.device,      # where it trains, found once by the caller (`pick_device`)
 ) -> SpeedRun:
-    "`r` with what `dev` decides filled in: bf16 where native, channels-last on a GPU, the augmentation; emulated bf16 is refused"
+    "`r` with what `dev` decides filled in: bf16 where native, channels-last on a GPU, the augmentation"
     native = precision(dev) == 'bf16'
-    if r.bf16 and not native:
-        raise ValueError(f"The recipe asks for bf16, but {hardware(dev)} does not compute bf16 natively: it would be emulated, many times slower. "
+    if r.bf16 and not native:   # emulated bf16 is refused
+        raise ValueError(f"The recipe asks for bf16, but {hardware(dev)} does not compute bf16 natively: "
+                         "it would be emulated, many times slower. "
                          f"Leave bf16 unset (None) and the course trains in {precision(dev)} here.")
     return replace(r, bf16=ifnone(r.bf16, native), channels_last=ifnone(r.channels_last, dev.type == 'cuda'),
                    aug=ifnone(r.aug, default_aug(dev)))
@@ -90,9 +89,10 @@ def as_trained(
     r:SpeedRun,     # a recipe
     sample:bool,    # whether it trains on the sample
 ) -> SpeedRun:
-    "`r` as it really trains: on the sample, its batch size, presize and crop sizes capped at `SAMPLE`'s, as the loaders cap them"
+    "`r` as it really trains: on the sample, its batch size, presize and crop sizes capped as the loaders cap them"
     if not sample: return r
-    return replace(r, bs=min(r.bs, SAMPLE.bs), presize=min(r.presize, SAMPLE.presize), phases=tuple((n, min(size, SAMPLE.size)) for n, size in r.phases))
+    return replace(r, bs=min(r.bs, SAMPLE.bs), presize=min(r.presize, SAMPLE.presize),
+                   phases=tuple((n, min(size, SAMPLE.size)) for n, size in r.phases))
 
 def check_speed_run(
     r:SpeedRun,                     # a recipe
@@ -100,37 +100,35 @@ def check_speed_run(
     sample:bool=False,              # the sample instead of the full data
     what:str='the recipe',          # what `r` is, for the message
 ):
-    "Refuse, before anything trains, a recipe that cannot train on `source`: an unknown model, a crop larger than the presize, more images a batch than the training set holds"
-    if r.model not in SPEED_MODELS: raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
+    "Refuse, before anything trains, a recipe that cannot train on `source`"
+    # an unknown model, a crop larger than the presize, more images a batch than the training set holds
+    if r.model not in SPEED_MODELS:
+        raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
     if isinstance(r.seed, bool) or not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
-        raise ValueError(f"The seed {r.seed!r} is not a whole number from 0 to {MAX_SEED:,} (--seeds): numpy's random seeds are 32-bit")
+        raise ValueError(f"The seed {r.seed!r} is not a whole number from 0 to {MAX_SEED:,} (--seeds): "
+                         "numpy's random seeds are 32-bit")
     too_big = [size for _, size in r.phases if size > r.presize]
-    if too_big: raise ValueError(f"The crop size(s) {too_big} of {what} are larger than the presize {r.presize}: raise presize or lower them.")
+    if too_big: raise ValueError(f"The crop size(s) {too_big} of {what} are larger than the presize {r.presize}: "
+                                 "raise presize or lower them.")
     train, valid = listed_items(dataset_path(source), sample)
     bs = as_trained(r, sample).bs
     if len(train) < bs:
-        raise ValueError(f"{what[0].upper() + what[1:]} trains in batches of {bs}, but {_data_label(source, sample)} has {len(train)} training images, "
-                         f"so no batch would be trained (the last incomplete batch is dropped). Give a dataset with at least {bs} training images (--data).")
-    if not valid: raise ValueError(f"{_data_label(source, sample)} has no validation images, so no accuracy could be measured. Put images in its val/ class folders.")
-
-def check_reference(
-    source=URLs.IMAGENETTE_160,     # the dataset
-    sample:bool=False,              # the sample instead of the full data
-):
-    "Refuse, before anything trains, a chapter reference that cannot train on `source`: the chapter's ResNet18 recipe takes batches of 128"
-    s = chapter_settings('resnet18', sample, source=str(source)).as_run()
-    train, valid = listed_items(dataset_path(source), sample)
-    if len(train) < s.bs or not valid:
-        raise ValueError(f"--reference times the chapter's ResNet18 recipe, in batches of {s.bs}, but {_data_label(source, sample)} has {len(train)} training "
-                         f"and {len(valid)} validation images. Leave --reference out, or give a dataset with at least {s.bs} training images (--data).")
+        raise ValueError(f"{what[0].upper() + what[1:]} trains in batches of {bs}, but {_data_label(source, sample)} "
+                         f"has {len(train)} training images, so no batch would be trained "
+                         "(the last incomplete batch is dropped). "
+                         f"Give a dataset with at least {bs} training images (--data).")
+    if not valid: raise ValueError(f"{_data_label(source, sample)} has no validation images, so no accuracy could be "
+                                   "measured. Put images in its val/ class folders.")
 
 def _phase_loaders(r:SpeedRun, source, sample:bool, dev, cache) -> dict:
     "The loaders of each phase of `r`, keyed by the epoch where the phase starts"
     too_big = [size for _, size in r.phases if size > r.presize]
-    if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: raise presize or lower them.")
+    if too_big: raise ValueError(f"The crop size(s) {too_big} are larger than the presize {r.presize}: "
+                                 "raise presize or lower them.")
     schedule, epochs = {}, 0
     for n, size in r.phases:
-        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample, fast=True, aug=r.aug)
+        s = RunSettings(source=str(source), presize=r.presize, size=size, bs=r.bs, seed=r.seed, sample=sample,
+                        fast=True, aug=r.aug)
         schedule[epochs] = fast_data_for(run_on(s, dev), cache=cache); epochs += n
     return schedule
 
@@ -151,33 +149,129 @@ def speed_run(
     cbs=None,                       # extra training callbacks
     progress:bool=True,             # show fastprogress's bars and each epoch's metrics as it ends
 ) -> dict:
-    "Train as recipe `r` says on the fast path; the record: top-1 (and with TTA if `r.tta`), training seconds, each epoch, where, when"
+    "Train recipe `r` on the fast path; its record: top-1 (and with TTA), training seconds, each epoch, where, when"
     check_speed_run(r, source, sample)
     dev = pick_device(device)                                  # found here, once
-    return _speed_train(resolve_recipe(r, dev), source, sample, dev, cache, cbs, progress)   # the record keeps the recipe as run
+    # the record keeps the recipe as run
+    return _speed_train(resolve_recipe(r, dev), source, sample, dev, cache, cbs, progress)
 
 def _speed_train(r:SpeedRun, source, sample:bool, dev:torch.device, cache, cbs=None, progress:bool=True) -> dict:
     "`speed_run`'s training, of a recipe resolved for `dev` (`resolve_recipe`)"
     t = time.perf_counter()
-    schedule = _phase_loaders(r, source, sample, dev, cache)   # builds the uint8 caches the first time: not part of the training time
+    # builds the uint8 caches the first time: not part of the training time
+    schedule = _phase_loaders(r, source, sample, dev, cache)
     data_s, dls = time.perf_counter() - t, schedule[0]
     set_seed(r.seed)
-    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), loss_func=LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing))
+    loss = LabelSmoothingCrossEntropyFlat(eps=r.label_smoothing)
+    learn = get_learner(dls, SPEED_MODELS[r.model](dls.c), loss_func=loss)
     learn = fast_learner(learn, r.bf16, r.channels_last, r.compile)
     lr = scaled_lr(r.lr, dls.train.bs / RunSettings().bs)    # linear scaling from the chapter's batch size
-    if progress and not sample and not r.compile: _say_speed_estimate(learn, r, schedule, dev)   # compiling belongs to the timed run
+    if progress and not sample and not r.compile:            # compiling belongs to the timed run
+        _say_speed_estimate(learn, r, schedule, dev)
     trained = train_run(learn, r.epochs, lr, cbs=[ProgressiveResize(schedule), *L(cbs)], progress=progress)
     res = {'top-1 %': trained['top-1 %'], 'training s': trained['training s']}
     if r.tta:
         with quiet(learn, not progress): preds, targs = learn.tta()
         res['TTA top-1 %'] = round(100 * accuracy(preds, targs).item(), 2)
-    return dict(result=res, recipe=asdict(r), lr=lr, history=trained['history'], **{'data s': round(data_s, 1)}, **provenance(dev), load=trained['load'],
-                data=_data_label(source, sample), validation=f"{len(dls.valid_ds):,} images at {r.phases[-1][1]} px")
+    return dict(result=res, recipe=asdict(r), lr=lr, history=trained['history'], **{'data s': round(data_s, 1)},
+                **provenance(dev), load=trained['load'], data=_data_label(source, sample),
+                validation=f"{len(dls.valid_ds):,} images at {r.phases[-1][1]} px")
 
-# %% ../nbs/34_fast.ipynb #9b742454
+# %% ../nbs/34_fast.ipynb #cpu-recipes
+# the recipes of "Imagenette on a CPU"; bf16 is left to the processor (`resolve_recipe`): native bf16 where it has it,
+# else fp32
+CPU_RECIPES = {
+    '15-minutes': SpeedRun(model='resnet18', phases=((10, 64), (3, 96), (3, 128)), presize=160, bs=128, aug='crop',
+                           channels_last=True, tta=False),
+    'book-in-3':  SpeedRun(model='resnet10', phases=((5, 64), (2, 96)), presize=112, bs=128, aug='crop',
+                           channels_last=True, tta=False),
+    # a candidate from the ablation of "book-in-3": its cheapest lever (every epoch at 64 px), one epoch fewer,
+    # twice the peak learning rate
+    'resnet10-64px': SpeedRun(model='resnet10', phases=((6, 64),), presize=112, bs=128, lr=6e-3, aug='crop',
+                              channels_last=True, tta=False),
+}
+SPEED_RECIPES = {'gpu': SpeedRun(), **CPU_RECIPES}
+
+def machine_key(
+    device=None,   # the device a run trains on, or a saved record (its machine facts) to read the key of
+) -> dict:
+    "What identifies a machine for timing: the GPU's name, or the CPU's class, processor, cores and threads"
+    # runs compare side by side only within one key
+    m = recorded_machine(device) if isinstance(device, dict) else provenance(device)['machine']
+    if 'gpu' in m: return {'gpu': m['gpu']}
+    return {**{k: m.get(k, NOT_RECORDED) for k in ('cpu class', 'processor', 'cores', 'threads')},
+            **({'isa caps': m['isa caps']} if m.get('isa caps') else {})}
+
+# %% ../nbs/34_fast.ipynb #fffced4c
+def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _history_problem(h) -> str|None:
+    if not isinstance(h, list) or not h: return 'has no history of epochs'
+    # a tiny epoch rounds to 0.0 s
+    if not all(isinstance(x, dict) and _num(x.get('seconds')) and x['seconds'] >= 0 for x in h):
+        return "has epochs without 'seconds'"
+    return None
+
+def speed_entry_problem(e:dict) -> str|None:
+    "Why a kept speed run cannot be used, in words, or None: its result's numbers, its epochs, its recipe"
+    r = e['result']
+    if not isinstance(r, dict) or not isinstance(r.get('result'), dict): return 'holds no run record'
+    res = r['result']
+    if not (_num(res.get('top-1 %')) and 0 <= res['top-1 %'] <= 100):
+        return f"has a top-1 of {res.get('top-1 %')!r}, not a number from 0 to 100"
+    if not (_num(res.get('training s')) and res['training s'] >= 0):
+        return f"has {res.get('training s')!r} training seconds, not a number of seconds"
+    if why := _history_problem(r.get('history')): return why
+    if not all(_num(x.get('accuracy')) for x in r['history']): return "has epochs without an 'accuracy'"
+    if not isinstance(r.get('recipe'), dict) or 'seed' not in r['recipe'] or 'phases' not in r['recipe']:
+        return 'names no recipe and seed'
+    if 'data s' not in r: return "lacks 'data s'"
+    return None
+
+def speed_runs(
+    recipe:str,                     # a name of `SPEED_RECIPES`
+    seeds=(42,),                    # one run per seed
+    out=None,                       # folder of `speedrun.json`, which keeps every run, reused for the same settings
+    source=URLs.IMAGENETTE_160,     # the dataset
+    sample:bool=False,              # the sample instead of the full data (for tests)
+    device=None,                    # default: `pick_device()`
+    cache=None,                     # folder for image caches
+    r:SpeedRun=None,                # the recipe itself, when it is not the named one (tests, `--quick`)
+) -> list:
+    "Run `recipe` once per seed, keeping each run in `out/speedrun.json` as it ends; the runs' records"
+    # a run of the same recipe, seed, data and machine is reused
+    if recipe not in SPEED_RECIPES:
+        raise ValueError(f"Unknown recipe {recipe!r}: choose from {', '.join(SPEED_RECIPES)}")
+    dev = pick_device(device)                                    # found here, once
+    # refused here, before any training, if it asks for emulated bf16
+    r = resolve_recipe(r or SPEED_RECIPES[recipe], dev)
+    return seed_runs(recipe, r, seeds, out, source, sample, dev, cache)
+
+def seed_runs(
+    recipe:str,            # the recipe's name, kept with each run
+    r:SpeedRun,            # the recipe, resolved for `dev` (`resolve_recipe`)
+    seeds, out, source, sample:bool,   # as in `speed_runs`
+    dev:torch.device,      # the device, found once at the door (the command line, or `speed_runs`)
+    cache=None,            # folder for image caches
+) -> list:
+    "`speed_runs` below its door: a recipe already resolved, on a device already found"
+    runs = []
+    # every seed, with the data, before the first trains
+    for seed in seeds: check_speed_run(replace(r, seed=seed), source, sample)
+    for seed in seeds:
+        rs = replace(r, seed=seed)
+        settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=dev.type,
+                        machine=machine_key(dev))
+        def run(rs=rs):
+            print(f"{recipe}, seed {rs.seed}: {rs}")
+            return _speed_train(rs, source, sample, dev, cache)
+        runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run, check=speed_entry_problem)
+                    if out is not None else run())
+    return runs
+
 @dataclass(frozen=True)
 class SpeedTarget:
-    "What a recipe must reach: at least `top1` % top-1 without test-time augmentation (above it, if `above`), within `seconds` of training"
+    "What a recipe must reach: `top1` % top-1 without test-time augmentation (above it, if `above`) within `seconds`"
     top1:float          # top-1 %, on the full validation set, at a size no larger than the last training size
     seconds:float       # training seconds, per-epoch validation included
     why:str             # where the target comes from
@@ -186,173 +280,6 @@ class SpeedTarget:
     def met(self, top1:float, seconds:float) -> bool:
         "Whether a run of `top1` % in `seconds` meets the target"
         return (top1 > self.top1 if self.above else top1 >= self.top1) and seconds <= self.seconds
-
-LEADERBOARD = dict(top1=87.43, epochs=5, size=128, url='https://github.com/fastai/imagenette/blob/ba8db39559154607fecd46bfff9068f074082af4/README.md',
-                   source="fastai/imagenette's README at ba8db39 (its latest commit, 2022-09-27; read 2026-12-07): the 128-px, 5-epoch entry, "
-                          "a mean of 5 runs, there since PR #45 (commit 972bbb1, 2021-03-30); before it, 85.77%")
-
-@dataclass(frozen=True)
-class SpeedGoal:
-    "A goal stated as a ratio measured on one machine: `top1` % top-1 in at most `fraction` of the chapter ResNet18 recipe's training time there"
-    top1:float          # top-1 %
-    fraction:float      # of the chapter recipe's training time on the same machine
-    above:bool          # the accuracy must exceed `top1`, not just reach it
-    why:str             # what the numbers are
-
-SPEED_GOALS = {
-    'book in 1/16':           SpeedGoal(75.7, 1/16, False, "the book's ResNet18 top-1 (75.7%)"),
-    'beyond the leaderboard': SpeedGoal(LEADERBOARD['top1'], 1/2, True, f"the Imagenette leaderboard's 5-epoch, 128-px mark ({LEADERBOARD['top1']}%)"),
-}
-
-CPU_RECIPES = {   # the recipes of "Imagenette on a CPU"; bf16 is left to the processor (`resolve_recipe`): native bf16 where it has it, else fp32
-    '15-minutes': SpeedRun(model='resnet18', phases=((10, 64), (3, 96), (3, 128)), presize=160, bs=128, aug='crop', channels_last=True, tta=False),
-    'book-in-3':  SpeedRun(model='resnet10', phases=((5, 64), (2, 96)), presize=112, bs=128, aug='crop', channels_last=True, tta=False),
-    # a candidate from the ablation of "book-in-3": its cheapest lever (every epoch at 64 px), one epoch fewer, twice the peak learning rate
-    'resnet10-64px': SpeedRun(model='resnet10', phases=((6, 64),), presize=112, bs=128, lr=6e-3, aug='crop', channels_last=True, tta=False),
-}
-SPEED_RECIPES = {'gpu': SpeedRun(), **CPU_RECIPES}
-RECIPE_GOALS = {'15-minutes': 'beyond the leaderboard', 'book-in-3': 'book in 1/16', 'resnet10-64px': 'book in 1/16'}   # the goal each CPU recipe aims at
-
-def machine_key(
-    device=None,   # the device a run trains on, or a saved record (its machine facts) to read the key of
-) -> dict:
-    "What identifies a machine for timing: the GPU's name, or the CPU's class, processor, cores and threads. Runs compare side by side only within one key"
-    m = recorded_machine(device) if isinstance(device, dict) else provenance(device)['machine']
-    if 'gpu' in m: return {'gpu': m['gpu']}
-    return {**{k: m.get(k, NOT_RECORDED) for k in ('cpu class', 'processor', 'cores', 'threads')}, **({'isa caps': m['isa caps']} if m.get('isa caps') else {})}
-
-def chapter_reference(
-    out:Path,                       # folder of `reference.json`, which keeps one reference per machine
-    epochs:int=2,                   # epochs timed, of the chapter's 5
-    source=URLs.IMAGENETTE_160,     # the dataset
-    sample:bool=False,              # the sample instead of the full data (for tests)
-    device=None,                    # default: `pick_device()`
-    progress:bool=True,             # show fastai's progress bars and each epoch's line
-) -> dict:
-    "Time the chapter's ResNet18 recipe (its data path and learner, as `reproduce` trains it) for `epochs` epochs on this machine; kept per machine"
-    job = resolve(chapter_settings('resnet18', sample, epochs, source=str(source)), device)
-    s, dev = job.settings, job.device
-    settings = dict(name="the chapter's ResNet18 recipe", settings=asdict(s), data=_data_label(source, sample),
-                    device=dev.type, machine=machine_key(dev))
-    def run():
-        learn = chapter_learner('resnet18', job)
-        trained = train_run(learn, s.epochs, s.lr, progress=progress,
-                            estimate=f"Timing the chapter's ResNet18 recipe for {s.epochs} epoch(s) on {hardware(dev)}")
-        secs = [e['seconds'] for e in trained['history']]
-        return dict(result={'top-1 %': trained['top-1 %'], 'epochs': s.epochs, 'fastest epoch s': min(secs),
-                            'chapter s': round(min(secs) * CHAPTER_MODELS['resnet18'].epochs, 1)},
-                    settings=asdict(s), history=trained['history'], load=trained['load'], **provenance(dev), data=_data_label(source, sample))
-    return reuse_or_make(Path(out)/'reference.json', settings, run, check=reference_entry_problem)
-
-def references(out:Path) -> list:
-    "The chapter references kept in `out/reference.json`, one per machine"
-    return [e['result'] for e in load_results(Path(out)/'reference.json', reference_entry_problem)]
-
-def chapter_cpu_record(
-    name:str='resnet18',   # the chapter model
-    folder=None,           # the CPU results (default: the course's, `course_results()/'cpu'`)
-) -> dict|None:
-    "The record of `name` trained with the chapter's whole recipe on the full data on the course's CPU (2026-11-30, before records named the processor), or None"
-    for p in sorted(Path(folder or course_results()/'cpu').glob(f'runs/{name}-*/record.json')):
-        rec = json.loads(p.read_text())
-        if rec.get('chapter_recipe') and not rec['settings']['sample']: return rec
-
-def training_seconds(rec:dict) -> float:
-    "Seconds a chapter run trained: the sum of its epochs, validation included"
-    return sum(e['seconds'] for e in rec['history'])
-
-def reference_seconds(rec:dict) -> float:
-    "The chapter recipe's training time that a reference (or a whole chapter run) stands for: its fastest epoch, times the chapter's 5 epochs"
-    return min(e['seconds'] for e in rec['history']) * CHAPTER_MODELS['resnet18'].epochs
-
-_IMAGENETTE = dataset_name(URLs.IMAGENETTE_160)   # the data the CPU goals are stated on: Imagenette's full data
-
-def reference_for(
-    machine:dict,        # a `machine_key`
-    folder=None,         # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
-) -> dict|None:
-    "The chapter reference timed on `machine`: from `reference.json`, or for runs that predate machine keys, the whole chapter run of the same date on the course's CPU"
-    folder = Path(folder or course_results()/'cpu'/'speedrun')
-    same = [r for r in references(folder) if machine_key(r) == machine and r.get('data', _IMAGENETTE) == _IMAGENETTE]   # never a sample's, nor another dataset's
-    if same: return same[-1]
-    if machine.get('cpu class') == NOT_RECORDED: return chapter_cpu_record('resnet18', folder.parent)
-
-def speed_target(
-    name:str,              # a recipe of `CPU_RECIPES`, or a name of `SPEED_GOALS`
-    machine:dict=None,     # the `machine_key` the target is for (default: this machine's CPU)
-    folder=None,           # the recipes' folder, whose `reference.json` keeps the references (default: the course's, `course_results()/'cpu'/'speedrun'`)
-) -> SpeedTarget|None:
-    "The target of recipe or goal `name` on `machine`: its goal's top-1 in its fraction of the chapter recipe's time there; None for the GPU recipe, or with no reference on that machine"
-    goal = SPEED_GOALS.get(RECIPE_GOALS.get(name, name))
-    if goal is None: return None
-    ref = reference_for(machine or machine_key('cpu'), folder)
-    if ref is None: return None   # `resnet-course speedrun --reference` times the chapter's recipe on this machine
-    secs = reference_seconds(ref)
-    frac = f"1/{round(1 / goal.fraction)}"
-    return SpeedTarget(goal.top1, secs * goal.fraction, above=goal.above,
-                       why=f"{goal.why} in {frac} of {secs:,.0f} s, the chapter's ResNet18 recipe on {ref.get('hardware', ref.get('row', {}).get('hardware'))} "
-                           f"({ref.get('date', ref.get('row', {}).get('date'))}: its fastest epoch, times 5)")
-
-# %% ../nbs/34_fast.ipynb #fffced4c
-def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-def _history_problem(h) -> str|None:
-    if not isinstance(h, list) or not h: return 'has no history of epochs'
-    if not all(isinstance(x, dict) and _num(x.get('seconds')) and x['seconds'] >= 0 for x in h): return "has epochs without 'seconds'"   # a tiny epoch rounds to 0.0 s
-    return None
-
-def speed_entry_problem(e:dict) -> str|None:
-    "Why a kept speed run cannot be used, in words, or None: its result's numbers, its epochs, its recipe"
-    r = e['result']
-    if not isinstance(r, dict) or not isinstance(r.get('result'), dict): return 'holds no run record'
-    res = r['result']
-    if not (_num(res.get('top-1 %')) and 0 <= res['top-1 %'] <= 100): return f"has a top-1 of {res.get('top-1 %')!r}, not a number from 0 to 100"
-    if not (_num(res.get('training s')) and res['training s'] >= 0): return f"has {res.get('training s')!r} training seconds, not a number of seconds"
-    if why := _history_problem(r.get('history')): return why
-    if not all(_num(x.get('accuracy')) for x in r['history']): return "has epochs without an 'accuracy'"
-    if not isinstance(r.get('recipe'), dict) or 'seed' not in r['recipe'] or 'phases' not in r['recipe']: return 'names no recipe and seed'
-    if 'data s' not in r: return "lacks 'data s'"
-    return None
-
-def ablation_entry_problem(e:dict) -> str|None:
-    "`speed_entry_problem`, and the lever it changed"
-    if e['settings'].get('lever') not in ABLATION: return f"names no lever of the ablation ({e['settings'].get('lever')!r})"
-    return speed_entry_problem(e)
-
-def reference_entry_problem(e:dict) -> str|None:
-    "Why a kept chapter reference cannot be used, in words, or None"
-    r = e['result']
-    if not isinstance(r, dict) or not isinstance(r.get('result'), dict) or not _num(r['result'].get('top-1 %')): return 'holds no reference record'
-    return _history_problem(r.get('history'))
-
-def speed_runs(
-    recipe:str,                     # a name of `SPEED_RECIPES`
-    seeds=(42,),                    # one run per seed
-    out=None,                       # folder of `speedrun.json`, which keeps every run; a run of the same recipe, seed, data and machine is reused
-    source=URLs.IMAGENETTE_160,     # the dataset
-    sample:bool=False,              # the sample instead of the full data (for tests)
-    device=None,                    # default: `pick_device()`
-    cache=None,                     # folder for image caches
-    r:SpeedRun=None,                # the recipe itself, when it is not the named one (tests, `--quick`)
-) -> list:
-    "Run `recipe` once per seed, keeping each run in `out/speedrun.json` as it ends; the runs' records"
-    if recipe not in SPEED_RECIPES: raise ValueError(f"Unknown recipe {recipe!r}: choose from {', '.join(SPEED_RECIPES)}")
-    dev = pick_device(device)                                    # found here, once
-    r = resolve_recipe(r or SPEED_RECIPES[recipe], dev)          # refused here, before any training, if it asks for emulated bf16
-    return _seed_runs(recipe, r, seeds, out, source, sample, dev, cache)
-
-def _seed_runs(recipe:str, r:SpeedRun, seeds, out, source, sample:bool, dev:torch.device, cache) -> list:
-    "`speed_runs` of a recipe resolved for `dev`"
-    runs = []
-    for seed in seeds: check_speed_run(replace(r, seed=seed), source, sample)   # every seed, with the data, before the first trains
-    for seed in seeds:
-        rs = replace(r, seed=seed)
-        settings = dict(name=recipe, recipe=asdict(rs), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
-        def run(rs=rs):
-            print(f"{recipe}, seed {rs.seed}: {rs}")
-            return _speed_train(rs, source, sample, dev, cache)
-        runs.append(reuse_or_make(Path(out)/'speedrun.json', settings, run, check=speed_entry_problem) if out is not None else run())
-    return runs
 
 def seed_summary(
     runs:list,                   # records of one recipe, one per seed
@@ -363,14 +290,15 @@ def seed_summary(
     s = {'seeds': [r['recipe']['seed'] for r in runs], 'top-1 % mean': round(float(np.mean(top1)), 2),
          'top-1 % spread': round(max(top1) - min(top1), 2), 'worst top-1 %': min(top1), 'worst training s': max(secs)}
     if target is not None:
-        s.update({'target top-1 %': target.top1, 'target s': round(target.seconds, 1), 'met': target.met(min(top1), max(secs))})
+        s.update({'target top-1 %': target.top1, 'target s': round(target.seconds, 1),
+                  'met': target.met(min(top1), max(secs))})
     return s
 
 def _json(o): return json.loads(json.dumps(o))   # as a JSON file gives it back: tuples become lists
 
 def same_recipe(ran:dict, r:SpeedRun) -> bool:
-    "Whether the recipe a run kept (`ran`, resolved on its machine) is recipe `r` with some seed: choices `r` leaves to the device match any value"
-    want = _json(asdict(r))
+    "Whether the recipe a run kept (`ran`, resolved on its machine) is recipe `r` with some seed"
+    want = _json(asdict(r))   # choices `r` leaves to the device (None) match any value
     return all(v is None or ran.get(k) == v for k, v in want.items() if k != 'seed')
 
 def kept_runs(
@@ -379,7 +307,8 @@ def kept_runs(
     r:SpeedRun=None,     # the recipe itself, when it is not the named one
     machine:dict=None,   # only the runs of this `machine_key` (default: every machine's)
 ) -> list:
-    "The runs of `recipe` kept in `out/speedrun.json`, in the order they ran; runs of another version of the recipe (or another machine) are left out"
+    "The runs of `recipe` kept in `out/speedrun.json`, in the order they ran"
+    # runs of another version of the recipe (or another machine) are left out
     r = r or SPEED_RECIPES[recipe]
     return [e['result'] for e in load_results(Path(out)/'speedrun.json', speed_entry_problem)
             if same_recipe(e['settings']['recipe'], r) and (machine is None or machine_key(e['result']) == machine)]
@@ -392,129 +321,6 @@ def machines_of(runs:list) -> list:
     return keys
 
 def seed_table(runs:list) -> pd.DataFrame:
-    "One row per seed: top-1 (and with TTA where the recipe scores it), training seconds, epochs, and the cache's seconds, which training does not count"
-    return pd.DataFrame([{'seed': x['recipe']['seed'], **x['result'], 'epochs': len(x['history']), 'cache s (not counted)': x['data s']} for x in runs])
-
-# %% ../nbs/34_fast.ipynb #goal-table
-def _missed_by(s:dict, t:SpeedTarget) -> str:
-    "How far the worst seed is from target `t`: in points of top-1 and in seconds"
-    short = []
-    if not t.met(s['worst top-1 %'], 0): short.append(f"{t.top1 - s['worst top-1 %']:.2f} points short" if s['worst top-1 %'] < t.top1 else "not above it")
-    if s['worst training s'] > t.seconds: short.append(f"{s['worst training s'] - t.seconds:,.0f} s over ({s['worst training s'] / t.seconds:.2f} times the time)")
-    return '; '.join(short)
-
-GOAL_COLUMNS = ['processor class', 'processor', 'recipe', 'model', 'epochs', 'validated at (px)', 'seeds', 'worst top-1 %', 'mean top-1 %',
-                'spread (points)', 'worst training s', 'chapter recipe s', 'ratio', 'goal', 'verdict']   # `goal_table`'s, with or without runs
-
-def goal_table(
-    folder=None,        # the recipes' folder (default: results/cpu/speedrun)
-    recipes=None,       # names of `CPU_RECIPES` (default: all)
-) -> pd.DataFrame:
-    "One row per machine and CPU recipe with kept runs: the chapter reference timed there, the recipe's worst seed, its ratio to the reference, its goal, met or missed by how much"
-    folder, rows = Path(folder or course_results()/'cpu'/'speedrun'), []
-    for name in (recipes or CPU_RECIPES):
-        for m in machines_of(kept_runs(folder/name, name)):
-            runs, ref, t = kept_runs(folder/name, name, machine=m), reference_for(m, folder), speed_target(name, m, folder)
-            s = seed_summary(runs, t)
-            r = CPU_RECIPES[name]
-            row = {'processor class': m.get('cpu class', m.get('gpu')), 'processor': m.get('processor', ''), 'recipe': name,
-                   'model': r.model, 'epochs': r.epochs, 'validated at (px)': r.phases[-1][1], 'seeds': len(runs), 'worst top-1 %': s['worst top-1 %'], 'mean top-1 %': s['top-1 % mean'], 'spread (points)': s['top-1 % spread'],
-                   'worst training s': s['worst training s'], 'chapter recipe s': None if ref is None else round(reference_seconds(ref), 1)}
-            row['ratio'] = '' if ref is None else f"1/{reference_seconds(ref) / s['worst training s']:.1f}"
-            goal = SPEED_GOALS[RECIPE_GOALS[name]]
-            row['goal'] = f"{'above ' if goal.above else ''}{goal.top1}% in 1/{round(1 / goal.fraction)}"
-            row['verdict'] = 'no reference timed there' if t is None else 'met' if s['met'] else f"missed: {_missed_by(s, t)}"
-            rows.append(row)
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=GOAL_COLUMNS)
-
-# %% ../nbs/34_fast.ipynb #b0195b33
-ABLATION = {   # each lever: the recipe with that one thing changed
-    'fp32: no bf16 autocast':                          lambda r: replace(r, bf16=False),
-    'default memory layout, not channels-last':        lambda r: replace(r, channels_last=False),
-    'torch.compile':                                   lambda r: replace(r, compile=True),
-    'every epoch at the first size: no resizing':      lambda r: replace(r, phases=((r.epochs, r.phases[0][1]),)),
-    'every epoch at the last size: no resizing':       lambda r: replace(r, phases=((r.epochs, r.phases[-1][1]),)),
-    'no label smoothing':                              lambda r: replace(r, label_smoothing=0.),
-    'batch size 64 (peak lr scaled with it)':          lambda r: replace(r, bs=64),
-    'batch size 256 (peak lr scaled with it)':         lambda r: replace(r, bs=256),
-    'half the peak learning rate':                     lambda r: replace(r, lr=r.lr / 2),
-    'twice the peak learning rate':                    lambda r: replace(r, lr=r.lr * 2),
-    "the chapter's augmentation (aug_transforms)":     lambda r: replace(r, aug='fastai'),
-    'ResNet10: one ResBlock per stage':                lambda r: replace(r, model='resnet10'),
-    'ResNet18: two ResBlocks per stage':               lambda r: replace(r, model='resnet18'),
-    "two ResBlocks per stage at the FCN's widths":     lambda r: replace(r, model='resblock2'),
-}
-LEVERS = dict(zip(('fp32', 'layout', 'compile', 'first-size', 'last-size', 'no-smoothing', 'bs64', 'bs256', 'half-lr', 'twice-lr',
-                   'fastai-aug', 'resnet10', 'resnet18', 'resblock2'), ABLATION))   # short names for the command line's --levers
-
-def _as_recipe(d:dict) -> SpeedRun:
-    "The `SpeedRun` a record keeps as a dict"
-    return SpeedRun(**{**d, 'phases': tuple(map(tuple, d['phases']))})
-
-
-def ablation(
-    out:Path,                       # the recipe's folder: its `speedrun.json` gives the recipe's own run, `ablation.json` keeps the others
-    recipe:str='book-in-3',         # the recipe each lever changes
-    levers=None,                    # names of `ABLATION` (default: all)
-    seed:int=42,                    # one seed per lever
-    source=URLs.IMAGENETTE_160, sample:bool=False, device=None, cache=None,
-    r:SpeedRun=None,                # the recipe itself, when it is not the named one (tests)
-) -> pd.DataFrame:
-    "Run `recipe` once, and once per lever that changes it (each run kept in `out` as it ends); the table of `ablation_table`"
-    unknown = [l for l in (levers or ()) if l not in ABLATION]
-    if unknown: raise ValueError(f"Unknown lever(s) {unknown}: choose from {list(ABLATION)}")
-    dev, out = pick_device(device), Path(out)
-    r = resolve_recipe(r or SPEED_RECIPES[recipe], dev)     # each lever changes the recipe as it runs here: on a CPU without bf16, fp32 is the recipe
-    _seed_runs(recipe, r, (seed,), out, source, sample, dev, cache)
-    for lever in (levers or ABLATION):
-        if ABLATION[lever](r) == r:                          # e.g. 'ResNet10' when the recipe trains ResNet10 already
-            print(f"ablation of {recipe}: {lever} is the recipe itself here, so it is not run"); continue
-        if as_trained(ABLATION[lever](r), sample) == as_trained(r, sample):   # e.g. a larger batch on the sample, whose batches it caps
-            print(f"ablation of {recipe}: {lever} changes nothing on the sample, which caps it, so it is not run"); continue
-        rl = replace(ABLATION[lever](r), seed=seed)
-        settings = dict(name=recipe, lever=lever, recipe=asdict(rl), data=_data_label(source, sample), device=dev.type, machine=machine_key(dev))
-        def run(rl=rl, lever=lever):
-            print(f"ablation of {recipe}, {lever}: {rl}")
-            return _speed_train(rl, source, sample, dev, cache)
-        reuse_or_make(out/'ablation.json', settings, run, check=ablation_entry_problem)
-    return ablation_table(out, recipe, seed, r=r, machine=machine_key(dev))
-
-def _ablation_row(lever:str, rec:dict) -> dict:
-    res, epochs = rec['result'], len(rec['history'])
-    return {'lever': lever, 'top-1 %': res['top-1 %'], 'training s': res['training s'], 's/epoch': round(res['training s'] / epochs, 1), 'epochs': epochs}
-
-def ablation_table(
-    out:Path,                  # the recipe's folder
-    recipe:str='book-in-3',    # the recipe the levers change
-    seed:int=42,
-    r:SpeedRun=None,           # the recipe itself, when it is not the named one (tests)
-    machine:dict=None,         # the `machine_key` whose runs to read (default: the machine of the recipe's first kept run)
-) -> pd.DataFrame|None:
-    "The kept ablation of `recipe` on one machine: its own run, then each lever's run of the same recipe, with points and time against the recipe; None if its run is missing"
-    own = [x for x in kept_runs(out, recipe, r, machine) if x['recipe']['seed'] == seed]
-    if not own: return None
-    out, machine, ran = Path(out), machine_key(own[0]), _as_recipe(own[0]['recipe'])   # the recipe as it ran on that machine
-    sample = own[0]['data'].endswith(' sample')                                         # where a lever may change nothing (`as_trained`)
-    kept = {e['settings']['lever']: e for e in load_results(out/'ablation.json', ablation_entry_problem) if machine_key(e['result']) == machine}
-    rows = [_ablation_row('the recipe', own[0])] + [_ablation_row(k, kept[k]['result']) for k in ABLATION if k in kept
-             and kept[k]['settings']['recipe'] == _json(asdict(ABLATION[k](ran))) and as_trained(ABLATION[k](ran), sample) != as_trained(ran, sample)]
-    df = pd.DataFrame(rows)
-    df.insert(2, 'points vs recipe', (df['top-1 %'] - df['top-1 %'][0]).round(2))
-    df.insert(4, 'time vs recipe', (df['training s'] / df['training s'][0]).round(2))
-    return df
-
-def plot_speedruns(
-    curves:dict,        # label: the epochs of one run (history rows with 'accuracy' and 'seconds')
-    targets=(),         # (label, SpeedTarget) pairs, drawn as the corner each must reach
-):
-    "Top-1 against training minutes, a point per epoch, on a log scale of minutes"
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for label, hist in curves.items():
-        ax.plot(np.cumsum([e['seconds'] for e in hist]) / 60, [100 * e['accuracy'] for e in hist], marker='o', ms=4, label=label)
-    for label, t in targets:
-        ax.plot([t.seconds / 60] * 2, [t.top1, 100], color='grey', ls='--', lw=1)
-        ax.plot([ax.get_xlim()[0], t.seconds / 60], [t.top1] * 2, color='grey', ls='--', lw=1)
-        ax.annotate(label, (t.seconds / 60, t.top1), textcoords='offset points', xytext=(4, -12), fontsize=9, color='grey')
-    ax.set_xscale('log'); ax.set_xlabel('training minutes (log scale)'); ax.set_ylabel('top-1 %'); ax.grid(alpha=.3)
-    ax.legend(fontsize=8, loc='lower right')
-    return fig
+    "One row per seed: top-1 (and with TTA), training seconds, epochs, and the cache's seconds (not counted)"
+    return pd.DataFrame([{'seed': x['recipe']['seed'], **x['result'], 'epochs': len(x['history']),
+                          'cache s (not counted)': x['data s']} for x in runs])

@@ -1,4 +1,4 @@
-"""Degradation with depth, the loss landscape, the gradients that reach each layer and the activations that pass through it: the chapter's borrowed figures, and measurements that bear on the reasons behind them, recomputed with the course's own nets on real images.
+"""Degradation, loss landscape, gradients, activations: the chapter's borrowed figures, remade with the course's nets.
 
 Docs: https://resnet-course.github.io/resnet_course/figures.html.md"""
 
@@ -52,21 +52,24 @@ NET_KINDS = {'plain': dict(residual=False),                                   # 
 # %% ../nbs/31_figures.ipynb #865d6620
 def weight_layers(model:nn.Module) -> int:
     "Convs and linear layers of `model` outside ResBlock shortcuts"
-    on_shortcut = {id(m) for b in model.modules() if isinstance(b, ResBlock) and isinstance(b.shortcut, nn.Module) for m in b.shortcut.modules()}
+    on_shortcut = {id(m) for b in model.modules() if isinstance(b, ResBlock) and isinstance(b.shortcut, nn.Module)
+                   for m in b.shortcut.modules()}
     return sum(1 for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in on_shortcut)
 
 # %% ../nbs/31_figures.ipynb #6cc0ba7a
 class TrainError(Callback):
     "Record the error rate and mean loss on the training batches of each epoch in `self.errors` and `self.losses`"
     order = 60
-    def __init__(self): self.errors, self.losses = [], []   # its own __init__: else the docs list every Callback hook as a parameter
+    # its own __init__: else the docs list every Callback hook as a parameter
+    def __init__(self): self.errors, self.losses = [], []
     def before_fit(self): self.errors, self.losses = [], []
     def before_epoch(self): self.wrong = self.seen = 0; self.loss_sum = 0.
     def after_batch(self):
         if not self.training: return
         self.wrong += (self.pred.argmax(1) != self.y).sum().item(); self.seen += len(self.y)
         self.loss_sum += self.loss.item() * len(self.y)
-    def after_train(self): self.errors.append(self.wrong / max(self.seen, 1)); self.losses.append(self.loss_sum / max(self.seen, 1))
+    def after_train(self):
+        self.errors.append(self.wrong / max(self.seen, 1)); self.losses.append(self.loss_sum / max(self.seen, 1))
 
 # %% ../nbs/31_figures.ipynb #5a0fbedb
 def degradation_curves(
@@ -89,7 +92,8 @@ def degradation_curves(
             learn = get_learner(dls, net, cbs=cb, metrics=accuracy)   # on the data's device
             train_run(learn, epochs, lr)
             if save_to is not None: atomic_torch_save(learn.model.state_dict(), Path(save_to)/f'{kind}-{depth}.pth')
-            rows += [dict(net=kind, depth=depth, epoch=e + 1, train_error=err, train_loss=loss, valid_error=1 - float(v[-1]))
+            rows += [dict(net=kind, depth=depth, epoch=e + 1, train_error=err, train_loss=loss,
+                          valid_error=1 - float(v[-1]))
                      for e, (err, loss, v) in enumerate(zip(cb.errors, cb.losses, learn.recorder.values))]
     return pd.DataFrame(rows)
 
@@ -99,8 +103,10 @@ def plot_degradation(curves:pd.DataFrame, title:str=''):
     fig, axs = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.8), sharey=True, squeeze=False)
     for ax, net in zip(axs[0], kinds):
         for depth, g in curves[curves.net == net].groupby('depth'):
-            ax.plot(g.epoch, 100 * g.train_error, 'o-', label=f'{depth} layers', lw=2 if depth == curves.depth.max() else 1)
-        ax.set_title(f'{net} nets'); ax.set_xlabel('epoch'); ax.legend(); ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+            ax.plot(g.epoch, 100 * g.train_error, 'o-', label=f'{depth} layers',
+                    lw=2 if depth == curves.depth.max() else 1)
+        ax.set_title(f'{net} nets'); ax.set_xlabel('epoch'); ax.legend()
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     axs[0, 0].set_ylabel('training error (%)'); fig.suptitle(title); fig.tight_layout()
     return fig
 
@@ -134,8 +140,8 @@ def loss_surface(
     seed:int=0,            # seed of the two random directions
     loss_func=F.cross_entropy,
 ) -> tuple:
-    "Loss on `batches` over a 2-D grid through `model`'s weights along two filter-normalised directions: (alphas, losses)"
-    batches = [(x.as_subclass(Tensor), y.as_subclass(Tensor)) for x, y in batches]   # plain tensors, not fastai's subclasses
+    "Loss on `batches` on a 2-D grid through `model`'s weights along two filter-normalised directions: (alphas, losses)"
+    batches = [(x.as_subclass(Tensor), y.as_subclass(Tensor)) for x, y in batches]   # plain tensors, not fastai's
     g = torch.Generator().manual_seed(seed)
     d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
     theta = [p.detach().clone() for p in model.parameters()]
@@ -165,21 +171,24 @@ def plot_loss_surfaces(surfaces:dict, title:str='', levels:int=30):
 
 # %% ../nbs/31_figures.ipynb #50c48d24
 def gradient_norms(model:nn.Module, xb:Tensor, yb:Tensor) -> list:
-    "Norm of the loss's gradient for each 3x3 conv's weights of `model`, in forward order, after one backward pass on (`xb`, `yb`)"
+    "Gradient norm of each 3x3 conv's weights of `model`, in forward order, after one backward pass on (`xb`, `yb`)"
     model.train(); model.zero_grad()
     F.cross_entropy(model(xb), yb).backward()
-    return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    return [m.weight.grad.norm().item() for m in model.modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
 
 def plot_gradient_norms(norms:dict, title:str=''):
     "One line per net, `name: norms`, on a log scale"
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, g in norms.items(): ax.plot(range(1, len(g) + 1), g, label=name)
-    ax.set_yscale('log'); ax.set_xlabel('3x3 conv layer (input side to output side)'); ax.set_ylabel('gradient norm of its weights')
+    ax.set_yscale('log'); ax.set_xlabel('3x3 conv layer (input side to output side)')
+    ax.set_ylabel('gradient norm of its weights')
     ax.legend(); ax.set_title(title)
     return fig
 
 # %% ../nbs/31_figures.ipynb #d66aa9a3
-def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:float=3e-3, seed:int=42) -> ActivationStats:
+def activation_stats(dls:DataLoaders, kind:str, depth:int=56, epochs:int=1, lr:float=3e-3,
+                     seed:int=42) -> ActivationStats:
     "Train a `depth`-layer net of `kind` with fastai's `ActivationStats` on each block, and return the callback"
     set_seed(seed)
     model = depth_net(depth, n_out=dls.c, **NET_KINDS[kind])
@@ -194,12 +203,12 @@ def near_zero_share(cb:ActivationStats) -> np.ndarray:
     return np.array([[float(s['near_zero']) for s in step] for step in stats]).mean(0)
 
 def plot_activations(cbs:dict, title:str=''):
-    "For each `name: ActivationStats`: the colour-dim plot of three blocks, with its colour bar, and each block's share of near-zero outputs"
+    "For each `name: ActivationStats`: three blocks' colour-dim plots (with colour bars), each block's near-zero share"
     fig, axs = plt.subplots(len(cbs), 4, figsize=(17, 3.4 * len(cbs)), squeeze=False)
     for row, (name, cb) in zip(axs, cbs.items()):
         n = len(cb.modules)
         for ax, i in zip(row[:3], (0, n // 2, n - 1)):
-            h = cb.hist(i)   # fastai's histogram: 40 bins of output values from 0 to 10 per step, already as log(1 + count)
+            h = cb.hist(i)   # fastai's histogram: 40 bins of outputs from 0 to 10 per step, as log(1 + count)
             im = ax.imshow(h, origin='lower', aspect='auto', cmap='viridis', extent=(0.5, h.shape[1] + 0.5, 0, 10))
             fig.colorbar(im, ax=ax, label='log(1 + outputs in the bin)')
             ax.set_title(f'{name}: block {i + 1} of {n}'); ax.set_xlabel('training step'); ax.set_ylabel('output value')
@@ -210,15 +219,17 @@ def plot_activations(cbs:dict, title:str=''):
 
 # %% ../nbs/31_figures.ipynb #ac885475
 def _made_once(out:Path, name:str, meta:dict, make:Callable, device:torch.device, needs=()) -> dict:
-    "Run `make()`, which writes `out/name.csv` and `.png` (and the files `needs`), unless they are there for the settings `meta`; their record is `name.json`"
+    "Run `make()`, which writes `out/name.csv` and `.png` (and `needs`), unless they are there for the settings `meta`"
+    # their record is `name.json`
     def run():
         started = time.time(); make()
         return {**provenance(device), 'minutes': round((time.time() - started) / 60, 1)}
     # one figure per name in a folder: a figure made with other settings is refused, never overwritten
-    return reuse_or_make(out/f'{name}.json', meta, run, keep_others=False, needs=[out/f'{name}.csv', out/f'{name}.png', *needs])
+    return reuse_or_make(out/f'{name}.json', meta, run, keep_others=False,
+                         needs=[out/f'{name}.csv', out/f'{name}.png', *needs])
 
 def figure_record(folder:Path, name:str) -> dict|None:
-    "How the figure `name` in `folder` was made (its settings, hardware, date and minutes), or None if it is not made yet"
+    "How the figure `name` in `folder` was made (its settings, hardware, date and minutes), or None if not made yet"
     entries = load_results(Path(folder)/f'{name}.json')
     return {**entries[0]['settings'], **entries[0]['result']} if entries else None
 
@@ -232,18 +243,21 @@ def figures_experiment(
     sample:bool=False,      # use the sample (for tests)
     device=None,
 ) -> Path:
-    "Degradation curves, loss surfaces, gradient norms and activation statistics of plain and residual nets, written to `out`"
+    "Degradation curves, loss surfaces, gradient norms and activation statistics of plain and residual nets, into `out`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    s = RunSettings(size=size, presize=round(size * 1.25), epochs=epochs, sample=sample)   # refuses what cannot work, first
+    s = RunSettings(size=size, presize=round(size * 1.25), epochs=epochs, sample=sample)   # refuses what cannot work
     device = pick_device(device)                        # found here, once: the data carry it to every learner
     dls = data_for(run_on(s, device))
-    meta = dict(data=f"{dataset_name(URLs.IMAGENETTE_160)}{' sample' if sample else ''}, {len(dls.train_ds):,} training images",
+    meta = dict(data=f"{dataset_name(URLs.IMAGENETTE_160)}{' sample' if sample else ''}, "
+                     f"{len(dls.train_ds):,} training images",
                 size=size, epochs=epochs, depths=list(depths), kinds=list(kinds), bs=dls.bs, lr=3e-3, widths='16-32-64')
     def degradation():
         curves = degradation_curves(dls, depths, epochs, kinds=kinds, save_to=out)
         atomic_write(out/'degradation.csv', curves.to_csv(index=False))
-        atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'degradation', meta, degradation, device, needs=[out/f'{k}-{n}.pth' for k in kinds for n in depths])   # the landscape loads its weights
+        atomic_savefig(plot_degradation(curves, f'Imagenette at {size} px, {epochs} epochs'), out/'degradation.png',
+                       dpi=100, bbox_inches='tight')
+    _made_once(out, 'degradation', meta, degradation, device,
+               needs=[out/f'{k}-{n}.pth' for k in kinds for n in depths])   # the landscape loads its weights
     def landscape():
         xb, yb = mixed_batch(dls.valid)
         surfaces = {}
@@ -252,22 +266,33 @@ def figures_experiment(
             model.load_state_dict(torch.load(out/f'{kind}-{max(depths)}.pth', map_location='cpu', weights_only=True))
             surfaces[f'{kind}, {max(depths)} layers'] = loss_surface(model.to(xb.device), [(xb, yb)], steps=steps)
         atomic_write(out/'landscape.csv', landscape_table(surfaces).to_csv(index=False))
-        atomic_savefig(plot_loss_surfaces(surfaces, f'Imagenette at {size} px: loss around the trained weights'), out/'landscape.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'landscape', {**meta, 'steps': steps, 'batch': f'{dls.bs} validation images drawn at random, seed 42'}, landscape, device)
+        atomic_savefig(plot_loss_surfaces(surfaces, f'Imagenette at {size} px: loss around the trained weights'),
+                       out/'landscape.png', dpi=100, bbox_inches='tight')
+    _made_once(out, 'landscape',
+               {**meta, 'steps': steps, 'batch': f'{dls.bs} validation images drawn at random, seed 42'},
+               landscape, device)
     def gradients():
         xb, yb = [t.as_subclass(Tensor).cpu() for t in dls.train.one_batch()]
         norms = {}
         for depth in depths:
             for kind in ('plain', 'residual'):
-                set_seed(42); norms[f'{kind}, {depth} layers'] = gradient_norms(depth_net(depth, n_out=dls.c, **NET_KINDS[kind]), xb, yb)
-        atomic_write(out/'gradients.csv', pd.DataFrame({k: pd.Series(v) for k, v in norms.items()}).to_csv(index_label='layer'))
-        atomic_savefig(plot_gradient_norms(norms, f'Fresh nets, one batch of {len(xb)} images at {size} px'), out/'gradients.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'gradients', {**meta, 'batch': 'one training batch'}, gradients, torch.device('cpu'))   # fresh nets on one batch: the CPU is enough
+                set_seed(42)
+                norms[f'{kind}, {depth} layers'] = gradient_norms(
+                    depth_net(depth, n_out=dls.c, **NET_KINDS[kind]), xb, yb)
+        atomic_write(out/'gradients.csv',
+                     pd.DataFrame({k: pd.Series(v) for k, v in norms.items()}).to_csv(index_label='layer'))
+        atomic_savefig(plot_gradient_norms(norms, f'Fresh nets, one batch of {len(xb)} images at {size} px'),
+                       out/'gradients.png', dpi=100, bbox_inches='tight')
+    # fresh nets on one batch: the CPU is enough
+    _made_once(out, 'gradients', {**meta, 'batch': 'one training batch'}, gradients, torch.device('cpu'))
     def activations():
         cbs = {kind: activation_stats(dls, kind, max(depths), epochs=1) for kind in ('plain', 'residual')}
-        atomic_write(out/'activations.csv', pd.DataFrame({k: near_zero_share(cb) for k, cb in cbs.items()}).to_csv(index_label='block'))
-        atomic_savefig(plot_activations(cbs, f'{max(depths)}-layer nets, one epoch at {size} px'), out/'activations.png', dpi=100, bbox_inches='tight')
-    _made_once(out, 'activations', {**meta, 'activation epochs': 1, 'activation depth': max(depths)}, activations, device)
+        atomic_write(out/'activations.csv',
+                     pd.DataFrame({k: near_zero_share(cb) for k, cb in cbs.items()}).to_csv(index_label='block'))
+        atomic_savefig(plot_activations(cbs, f'{max(depths)}-layer nets, one epoch at {size} px'),
+                       out/'activations.png', dpi=100, bbox_inches='tight')
+    _made_once(out, 'activations', {**meta, 'activation epochs': 1, 'activation depth': max(depths)},
+               activations, device)
     plt.close('all')
     return out
 
@@ -275,8 +300,10 @@ def figures_experiment(
 def landscape_table(surfaces:dict) -> pd.DataFrame:
     "The grids of `surfaces` (name -> (alphas, losses)) as one long table: net, a, b, loss"
     return pd.DataFrame([{'net': net, 'a': float(x), 'b': float(y), 'loss': float(losses[j, i])}
-                         for net, (alphas, losses) in surfaces.items() for i, x in enumerate(alphas) for j, y in enumerate(alphas)])
+                         for net, (alphas, losses) in surfaces.items()
+                         for i, x in enumerate(alphas) for j, y in enumerate(alphas)])
 
 def landscape_grids(df:pd.DataFrame) -> dict:
     "The tables of `landscape_table` back as net -> (alphas, losses)"
-    return {net: (np.sort(g.a.unique()), g.pivot(index='b', columns='a', values='loss').values) for net, g in df.groupby('net', sort=False)}
+    return {net: (np.sort(g.a.unique()), g.pivot(index='b', columns='a', values='loss').values)
+            for net, g in df.groupby('net', sort=False)}

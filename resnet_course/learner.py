@@ -1,4 +1,4 @@
-"""`get_learner`, as the chapter uses it: cross-entropy loss, accuracy, mixed precision on a GPU and a clean fp32 fallback on a CPU; and two callbacks that keep a run honest.
+"""`get_learner` as in the chapter: mixed precision on a GPU, fp32 on a CPU; and two callbacks that keep a run honest.
 
 Docs: https://resnet-course.github.io/resnet_course/learner.html.md"""
 
@@ -21,14 +21,16 @@ def get_learner(
     dls:DataLoaders,   # the data, e.g. from `get_data`
     model:nn.Module,   # the model to train
     device=None,       # 'cuda', 'cpu' or a `torch.device` (default: the device `dls` serves its batches on)
-    fp16:bool=None,    # True: fp16 with loss scaling; False: fp32 (default: on a GPU, the format `precision` names for it; fp32 on a CPU)
+    fp16:bool=None,    # True: fp16 with loss scaling; False: fp32 (default: `precision`'s on a GPU, fp32 on a CPU)
     loss_func=None,    # default: `CrossEntropyLossFlat()`
     metrics=None,      # default: accuracy, and top-5 accuracy when there are more than 5 classes
     **kwargs,          # passed on to `Learner`, e.g. `cbs`
 ) -> Learner:
-    "A `Learner` set up as in the chapter: cross-entropy, accuracy, mixed precision on a GPU (bf16 where it is native, else fp16)"
+    "A `Learner` as in the chapter: cross-entropy, accuracy, mixed precision on a GPU (bf16 where native, else fp16)"
     dev = torch.device(dls.device) if device is None and dls.device is not None else pick_device(device)
-    if fp16 and dev.type != 'cuda': raise ValueError("fp16=True needs a CUDA device: fastai's mixed precision uses CUDA autocast. Leave fp16 unset on a CPU.")
+    if fp16 and dev.type != 'cuda':
+        raise ValueError("fp16=True needs a CUDA device: fastai's mixed precision uses CUDA autocast. "
+                         "Leave fp16 unset on a CPU.")
     dls.to(dev)
     learn = Learner(dls, model.to(dev), loss_func=ifnone(loss_func, CrossEntropyLossFlat()),
                     metrics=ifnone(metrics, [accuracy] + ([top_k_accuracy] if dls.c > 5 else [])), **kwargs)
@@ -55,11 +57,15 @@ class FiniteLoss(Callback):
     def __init__(self): pass   # its own __init__: else the docs list every Callback hook as a parameter
     def after_loss(self):
         if self.training and not torch.isfinite(self.loss).all():
-            raise NonFiniteLossError(f"The training loss became {self.loss.item()} at epoch {self.epoch + 1}, batch {self.iter + 1}. "
-                                     "The run diverged, and nothing from it is saved. Lower the learning rate, or check the data for broken images.")
+            raise NonFiniteLossError(f"The training loss became {self.loss.item()} at epoch {self.epoch + 1}, "
+                                     f"batch {self.iter + 1}. The run diverged, and nothing from it is saved. "
+                                     "Lower the learning rate, or check the data for broken images.")
     def after_epoch(self):
-        bad = {n: v for n, v in zip(self.recorder.metric_names[1:-1], self.recorder.values[-1]) if not math.isfinite(float(v))}
-        if bad: raise NonFiniteLossError(f"After epoch {self.epoch + 1}, {', '.join(f'{n} = {v}' for n, v in bad.items())}. Nothing from this run is saved.")
+        bad = {n: v for n, v in zip(self.recorder.metric_names[1:-1], self.recorder.values[-1])
+               if not math.isfinite(float(v))}
+        if bad: raise NonFiniteLossError(f"After epoch {self.epoch + 1}, "
+                                         f"{', '.join(f'{n} = {v}' for n, v in bad.items())}. "
+                                         "Nothing from this run is saved.")
 
 # %% ../nbs/54_learner.ipynb #782c5a62
 class EpochHistory(Callback):
@@ -78,8 +84,9 @@ def _loader_rng(dl): return getattr(dl, 'dl', dl).rng   # a DistributedDL keeps 
 
 @contextmanager
 def random_state_kept(learn:Learner):
-    "Run the block, then put back every random state it may draw from: Python's, NumPy's, torch's (CPU and CUDA), and each of `learn`'s loaders'"
-    py, nps, loaders = random.getstate(), np.random.get_state(), [(dl, _loader_rng(dl).getstate()) for dl in learn.dls.loaders]
+    "Run the block, then put back every random state it draws from: Python's, NumPy's, torch's and `learn`'s loaders'"
+    py, nps, loaders = (random.getstate(), np.random.get_state(),
+                        [(dl, _loader_rng(dl).getstate()) for dl in learn.dls.loaders])
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
         try: yield
         finally:
@@ -92,7 +99,8 @@ class _StepTimes(Callback):
     def __init__(self, n:int): self.n, self.times = n, []
     def after_batch(self):
         if not self.training: return
-        if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize(self.dls.device)
+        if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda':
+            torch.cuda.synchronize(self.dls.device)
         self.times.append(time.perf_counter())
         if len(self.times) > self.n: raise CancelFitException()
 
@@ -103,7 +111,7 @@ def estimate_seconds(
     epochs:int,      # the epochs it will train
     batches:int=3,   # training steps timed, after one warm-up step
 ) -> float:
-    "Seconds `learn` will take to train `epochs` epochs, validation included, timed on a few of its own steps; the learner is left as it was"
+    "Seconds `learn` needs for `epochs` epochs with validation, timed on a few of its steps; `learn` is left as it was"
     weights = deepcopy(learn.model.state_dict())
     opt = deepcopy(learn.opt.state_dict()) if learn.opt is not None else None
     cb = _StepTimes(batches)
@@ -118,13 +126,15 @@ def estimate_seconds(
     return epochs * step * (len(learn.dls.train) + VALID_SHARE * len(learn.dls.valid))
 
 def say_estimate(seconds:float, what:str, device:torch.device) -> str:
-    "Print (and return) one line: about how long `what` takes on `device`, named with its processor class or GPU, and its precision"
+    "Print (and return) one line: about how long `what` takes on `device` (its processor class or GPU, its precision)"
     dev = torch.device(device)
-    where = f"this GPU ({torch.cuda.get_device_name(dev)}, {precision(dev)})" if dev.type == 'cuda' else f"this CPU ({cpu_class()}, {precision(dev)})"
+    where = (f"this GPU ({torch.cuda.get_device_name(dev)}, {precision(dev)})" if dev.type == 'cuda'
+             else f"this CPU ({cpu_class()}, {precision(dev)})")
     if not seconds >= 60: t = 'under a minute'           # NaN too: no estimate to give
     elif seconds < 5400: t = 'about a minute' if round(seconds / 60) == 1 else f"about {round(seconds / 60)} minutes"
     else: t = f"about {seconds / 3600:.1f} hours"
-    line = f"{what}: {t} on {where}, estimated from a few timed steps." if math.isfinite(seconds) else f"{what}: no estimate (too few batches to time)."
+    line = (f"{what}: {t} on {where}, estimated from a few timed steps." if math.isfinite(seconds)
+            else f"{what}: no estimate (too few batches to time).")
     print(line)
     return line
 
@@ -142,11 +152,12 @@ def train_run(
     cbs=(),                 # more callbacks, e.g. one that saves progress, or switches the image size
     start_epoch:int=0,      # resume after this many finished epochs
     history:list=None,      # the rows of those epochs
-    estimate:str=None,      # first print how long it will take, in these words (e.g. "fcn: 5 epochs"); None: no estimate
+    estimate:str=None,      # first print how long it will take, in these words (e.g. "fcn: 5 epochs")
     progress:bool=True,     # fastai's progress bars and epoch table
     context=None,           # a context to train in, e.g. `distributed(learn, device)` under a launcher
 ) -> dict:
-    "Train `learn` for one cycle; what every record keeps: each epoch's numbers and seconds, the training seconds, top-1, how busy the machine was, where and when"
+    "Train `learn` for one cycle; return what every record keeps"
+    # each epoch's numbers and seconds, the training seconds, top-1, how busy the machine was, where and when
     dev = learn.dls.device
     hist = EpochHistory(history)
     if estimate: say_estimate(estimate_seconds(learn, epochs - start_epoch), estimate, dev)

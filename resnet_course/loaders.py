@@ -1,4 +1,4 @@
-"""fastai `DataLoaders` that cut whole batches out of the image cache and augment them on the device the model is on: the chapter's data, with the decoding taken out of every epoch.
+"""`DataLoaders` that cut batches out of the image cache and augment them on the model's device: images decoded once.
 
 Docs: https://resnet-course.github.io/resnet_course/loaders.html.md"""
 
@@ -23,7 +23,8 @@ __all__ = ['RandomCropFlip', 'ResizeBatch', 'NormalizeBytes', 'fast_batch_tfms',
 
 # %% ../nbs/58_loaders.ipynb #39eb095f
 class RandomCropFlip(DisplayedTransform):
-    "Training only: a random square of each uint8 image, of one random area for the batch, flipped at random, cut for the whole batch by one indexing operation"
+    "Training only: a random square of each uint8 image (one area for the batch), flipped at random"
+    # the whole batch is cut by one indexing operation
     split_idx, order = 0, 5                       # training set only; before anything converts to float
     def __init__(self, min_scale:float=0.5): self.min_scale = min_scale
     def encodes(self, x:TensorImage):
@@ -33,10 +34,12 @@ class RandomCropFlip(DisplayedTransform):
         flip = torch.rand(bs) < 0.5
         steps = torch.arange(side)
         rows = top[:, None] + steps                                           # (bs, side): each image's rows
-        cols = left[:, None] + torch.where(flip[:, None], side - 1 - steps, steps)   # its columns, reversed where it is flipped
-        i, r, cl = (t.to(x.device) for t in (torch.arange(bs)[:, None, None, None], rows[:, None, :, None], cols[:, None, None, :]))
+        cols = left[:, None] + torch.where(flip[:, None], side - 1 - steps, steps)   # its columns, reversed if flipped
+        i, r, cl = (t.to(x.device) for t in (torch.arange(bs)[:, None, None, None], rows[:, None, :, None],
+                                             cols[:, None, None, :]))
         out = x[i, torch.arange(c, device=x.device)[None, :, None, None], r, cl]
-        self.last = dict(side=side, top=top.tolist(), left=left.tolist(), flip=flip.tolist())    # the last crops drawn, which the page shows and checks
+        # the last crops drawn, which the page shows and checks
+        self.last = dict(side=side, top=top.tolist(), left=left.tolist(), flip=flip.tolist())
         return TensorImage(out)
 
 class ResizeBatch(DisplayedTransform):
@@ -46,7 +49,8 @@ class ResizeBatch(DisplayedTransform):
     def encodes(self, x:TensorImage):
         if x.shape[-2:] == (self.size, self.size): return x
         if x.dtype == torch.uint8 and x.device.type == 'cpu':
-            return TensorImage(F.interpolate(x.contiguous(memory_format=torch.channels_last), size=self.size, mode='bilinear', antialias=True).contiguous())
+            return TensorImage(F.interpolate(x.contiguous(memory_format=torch.channels_last), size=self.size,
+                                             mode='bilinear', antialias=True).contiguous())
         y = F.interpolate(x.float(), size=self.size, mode='bilinear', antialias=True)
         return TensorImage(y.round_().clamp_(0, 255).to(x.dtype) if x.dtype == torch.uint8 else y)
 
@@ -59,32 +63,37 @@ class NormalizeBytes(DisplayedTransform):
         if x.dtype != torch.uint8: return x
         m, s = self.mean.to(x.device), self.std.to(x.device)
         return TensorImage(x.float().sub_(255 * m).div_(255 * s))
-    def decodes(self, x:TensorImage): return TensorImage((x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1))
+    def decodes(self, x:TensorImage):
+        return TensorImage((x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1))
 
 # %% ../nbs/58_loaders.ipynb #b9758570
 def fast_batch_tfms(
-    aug:str,               # one of `FAST_AUGS`: 'fastai' (the chapter's aug_transforms) or 'crop' (random crops and flips by slicing)
+    aug:str,               # `FAST_AUGS`: 'fastai' (the chapter's aug_transforms) or 'crop' (crops and flips by slicing)
     size:int,              # final image size
     min_scale:float=0.5,   # smallest crop area, as a fraction of the presized image
 ) -> list:
     "The batch transforms of augmentation `aug`, from uint8 batches to normalised floats"
-    if aug == 'fastai': return [IntToFloatTensor(), *aug_transforms(min_scale=min_scale, size=size), Normalize.from_stats(*imagenet_stats)]
+    if aug == 'fastai':
+        return [IntToFloatTensor(), *aug_transforms(min_scale=min_scale, size=size),
+                Normalize.from_stats(*imagenet_stats)]
     if aug == 'crop': return [RandomCropFlip(min_scale), ResizeBatch(size), NormalizeBytes(*imagenet_stats)]
     raise ValueError(f"aug={aug!r}: use one of {', '.join(FAST_AUGS)}")
 
 # %% ../nbs/58_loaders.ipynb #0779f43d
 class CachedImage(Transform):
-    "A file's presized image as a uint8 `TensorImage`: from `cache` when it holds the file, else decoded as the cache's were"
+    "A file's presized image as a uint8 `TensorImage`: from `cache` if it holds it, else decoded as the cache's were"
     def __init__(self, cache:ImageCache): self.cache, self.row = cache, {f: i for i, f in enumerate(cache.files)}
     def encodes(self, fn:Path):
         i = self.row.get(fn)
-        return TensorImage(torch.from_numpy(np.array(self.cache.images[i]) if i is not None else presized(fn, self.cache.presize)))
+        return TensorImage(torch.from_numpy(np.array(self.cache.images[i]) if i is not None
+                                            else presized(fn, self.cache.presize)))
 
 # %% ../nbs/58_loaders.ipynb #1a48d755
 class CachedDL(TfmdDL):
-    "A `TfmdDL` that cuts whole batches out of its dataset's `ImageCache`, on the loader's device, then applies the batch transforms there"
+    "A `TfmdDL` that cuts whole batches out of its dataset's `ImageCache` on its device, and transforms them there"
     @property
-    def cached(self) -> bool:   # a cache's own dataset, whose rows are the cache's; a copy made by `new` or `test_dl` goes item by item
+    def cached(self) -> bool:
+        # a cache's own dataset, whose rows are the cache's; a copy made by `new` or `test_dl` goes item by item
         own = getattr(self.dataset, '__dict__', {})
         return isinstance(own.get('cache'), ImageCache) and 'codes' in own
     def create_item(self, s): return (s or 0) if self.cached else super().create_item(s)
@@ -94,7 +103,8 @@ class CachedDL(TfmdDL):
         order = np.argsort(idx, kind='stable')                        # read the file forward...
         back = torch.from_numpy(np.argsort(order, kind='stable'))     # ...then put the rows back in the order asked for
         x = self.dataset.cache.batch(idx[order], self.device)
-        return TensorImage(x[back.to(x.device)]), TensorCategory(torch.from_numpy(self.dataset.codes[idx]).to(self.device))
+        return (TensorImage(x[back.to(x.device)]),
+                TensorCategory(torch.from_numpy(self.dataset.codes[idx]).to(self.device)))
 
 def cached_datasets(
     cache:ImageCache,      # the split's images
@@ -104,7 +114,8 @@ def cached_datasets(
     "A fastai `Datasets` of the cache's files, labelled by `readable_label`, with its images from the cache"
     cat = Categorize(vocab=vocab)
     ds = Datasets(cache.files, tfms=[[CachedImage(cache)], [readable_label, cat]], split_idx=split_idx)
-    ds.cache, ds.codes = cache, np.array([cat.vocab.o2i[readable_label(f)] for f in cache.files], dtype=np.int64)   # the codes `cat` gives
+    ds.cache, ds.codes = cache, np.array([cat.vocab.o2i[readable_label(f)] for f in cache.files],
+                                         dtype=np.int64)   # the codes `cat` gives
     return ds
 
 # %% ../nbs/58_loaders.ipynb #5510bda6
@@ -115,7 +126,8 @@ def listed_items(
     sample:bool,   # the sample, or every image
 ) -> tuple:
     "`dataset_items(path, sample)`, remembered while no folder of the dataset changes"
-    try: stamp = tuple((str(d), d.stat().st_mtime_ns) for split in ('train', 'val') for d in (path/split, *(path/split).iterdir()) if d.is_dir())
+    try: stamp = tuple((str(d), d.stat().st_mtime_ns) for split in ('train', 'val')
+                       for d in (path/split, *(path/split).iterdir()) if d.is_dir())
     except OSError: return dataset_items(path, sample)     # let it say what is missing
     key = (str(path), sample)
     if key not in _listed or _listed[key][0] != stamp: _listed[key] = (stamp, dataset_items(path, sample))
@@ -123,12 +135,12 @@ def listed_items(
 
 # %% ../nbs/58_loaders.ipynb #189907b5
 def fast_data_for(
-    run:Run,               # the resolved run (see `resolve`): source, sizes, batch size, sample, seed, augmentation, device
+    run:Run,               # the resolved run (see `resolve`): source, sizes, batch size, sample, seed, aug, device
     num_workers:int=None,  # decoding workers while a cache is built (default: one per core)
     cache=None,            # folder for the caches (default: see `cache_dir`)
     pool:str=None,         # worker pool for a build (see `pool_kind`)
 ) -> DataLoaders:
-    "The chapter's `DataLoaders` for the fast-path `run`, served from a memory-mapped uint8 cache and augmented on its device"
+    "The chapter's `DataLoaders` for the fast-path `run`, from a memory-mapped uint8 cache, augmented on its device"
     s, dev = run.settings, run.device
     if not s.fast: raise ValueError("fast_data_for serves a fast-path run: make its settings with fast=True")
     path = dataset_path(s.source)

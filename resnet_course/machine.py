@@ -1,4 +1,4 @@
-"""Which device a run trains on, what that machine is, and how much memory it has: the facts that every result of the course is stated with.
+"""Which device a run trains on, what that machine is and how much memory it has: the facts every result is stated with.
 
 Docs: https://resnet-course.github.io/resnet_course/machine.html.md"""
 
@@ -36,27 +36,34 @@ def pick_device(
 ) -> torch.device:
     "The device to train on: `device` if given and present, else CUDA if present, else the CPU, with a notice"
     try: want = torch.device(device) if device is not None else None
-    except (RuntimeError, TypeError): raise ValueError(f"--device {device} is not a device PyTorch knows: use 'cuda' or 'cpu'") from None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {device} is not a device PyTorch knows: use 'cuda' or 'cpu'") from None
     if want is not None and want.type not in SUPPORTED_DEVICES:
-        raise ValueError(f"--device {device}: the course trains only on 'cuda' (NVIDIA GPUs) or 'cpu'. Use --device cuda or --device cpu.")
-    if want is not None and want.type == 'cuda' and want.index is not None and want.index >= max(torch.cuda.device_count(), 1):
-        raise ValueError(f"--device {device}, but this machine has {torch.cuda.device_count()} CUDA device(s). Use --device cuda or a smaller index.")
+        raise ValueError(f"--device {device}: the course trains only on 'cuda' (NVIDIA GPUs) or 'cpu'. "
+                         "Use --device cuda or --device cpu.")
+    if (want is not None and want.type == 'cuda' and want.index is not None
+        and want.index >= max(torch.cuda.device_count(), 1)):
+        raise ValueError(f"--device {device}, but this machine has {torch.cuda.device_count()} CUDA device(s). "
+                         "Use --device cuda or a smaller index.")
     if want is not None and (want.type == 'cpu' or torch.cuda.is_available()): return want
     if torch.cuda.is_available(): return torch.device('cuda')
     why = f"{want} was asked for but no CUDA GPU is available" if want is not None else "No CUDA GPU found"
-    if not quiet: notice(f"Notice: {why}: training on the CPU instead. That is fine for the sample; full runs take hours on a CPU.",
+    if not quiet: notice(f"Notice: {why}: training on the CPU instead. "
+                         "That is fine for the sample; full runs take hours on a CPU.",
                          key='no-cuda' if want is None else None)
     return torch.device('cpu')
 
 def found_device(device=None) -> torch.device:
-    "`device`, already found by `pick_device`, as a `torch.device`; none: the one `pick_device` chooses, without a notice"
+    "`device`, already found by `pick_device`, as a `torch.device`; none: `pick_device`'s choice, without a notice"
     return torch.device(device) if device is not None else pick_device(quiet=True)
 
 # %% ../nbs/50_machine.ipynb #cpu-facts
-_NO_BF16_ISAS = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}   # oneDNN's caps below AVX512_CORE_BF16
+# oneDNN's caps below AVX512_CORE_BF16
+_NO_BF16_ISAS = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}
 
 def cpu_name() -> str:
-    "The processor's model name, with its family and model numbers where the system gives them (a hypervisor may hide the rest)"
+    "The processor's model name, with its family and model numbers where the system gives them"
+    # (a hypervisor may hide the rest)
     info = {}
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
@@ -64,16 +71,20 @@ def cpu_name() -> str:
             if k.strip() in ('model name', 'cpu family', 'model') and k.strip() not in info: info[k.strip()] = v.strip()
     except OSError: pass
     name = info.get('model name') or platform.processor() or platform.machine() or 'unknown processor'
-    return name + (f" (family {info['cpu family']}, model {info['model']})" if {'cpu family', 'model'} <= info.keys() else '')
+    return name + (f" (family {info['cpu family']}, model {info['model']})"
+                   if {'cpu family', 'model'} <= info.keys() else '')
 
 def cpu_bf16() -> bool:
-    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX) and no cap on the instruction sets hides it, so that bf16 autocast speeds training up"
-    capped = os.environ.get('ONEDNN_MAX_CPU_ISA', os.environ.get('DNNL_MAX_CPU_ISA', '')).strip().upper() in _NO_BF16_ISAS
+    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), uncapped, so that bf16 autocast speeds training up"
+    # uncapped: no cap on the instruction sets hides it
+    capped = (os.environ.get('ONEDNN_MAX_CPU_ISA', os.environ.get('DNNL_MAX_CPU_ISA', '')).strip().upper()
+              in _NO_BF16_ISAS)
     return bool(torch.backends.cpu.get_cpu_capability().startswith('AVX512') and not capped
                 and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
 
 def cpu_class() -> str:
-    "The class of processor that sets the course's CPU speeds: 'AMX' or 'AVX512-BF16' where bf16 is native, else PyTorch's capability ('AVX512', 'AVX2', ...)"
+    "The class of processor that sets the course's CPU speeds: 'AMX' or 'AVX512-BF16', else PyTorch's capability"
+    # 'AMX' or 'AVX512-BF16' where bf16 is native; PyTorch's capability is e.g. 'AVX512', 'AVX2'
     if cpu_bf16(): return 'AMX' if torch.cpu._is_amx_tile_supported() else 'AVX512-BF16'
     return torch.backends.cpu.get_cpu_capability()
 
@@ -84,10 +95,12 @@ def _cores() -> int:
 
 def isa_caps() -> str:
     "The caps on the instruction sets this process was started with, as `NAME=value` pairs; '' for none"
-    return ', '.join(f'{k}={os.environ[k]}' for k in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY') if os.environ.get(k, '').strip())
+    return ', '.join(f'{k}={os.environ[k]}' for k in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY')
+                     if os.environ.get(k, '').strip())
 
 def cpu_facts() -> dict:
-    "What a record says about the processor: its name, PyTorch's capability, native bf16, its class, the cores, the threads PyTorch uses, and any cap on its instruction sets"
+    "What a record says about the processor: name, capability, native bf16, class, cores, threads, and any ISA cap"
+    # the capability is PyTorch's; the threads, those PyTorch uses; a cap, one on its instruction sets
     f = {'processor': cpu_name(), 'cpu capability': torch.backends.cpu.get_cpu_capability(), 'native bf16': cpu_bf16(),
          'cpu class': cpu_class(), 'cores': _cores(), 'threads': torch.get_num_threads()}
     return {**f, 'isa caps': isa_caps()} if isa_caps() else f
@@ -96,27 +109,34 @@ def cpu_facts() -> dict:
 def hardware(
     device=None,   # the device the work ran on (default: the one `pick_device` chooses)
 ) -> str:
-    "The device `device` in words: the GPU's name, compute capability and CUDA version, or the processor, its instruction set, native bf16 or not, cores and threads"
+    "The device `device` in words: the GPU and CUDA version, or the processor, its instruction set, cores and threads"
+    # a GPU's name and compute capability; a processor's native bf16, or not
     dev = found_device(device)
     if dev.type == 'cuda':
-        return f"{torch.cuda.get_device_name(dev)} (compute capability {'.'.join(map(str, torch.cuda.get_device_capability(dev)))}, CUDA {torch.version.cuda})"
+        return (f"{torch.cuda.get_device_name(dev)} (compute capability "
+                f"{'.'.join(map(str, torch.cuda.get_device_capability(dev)))}, CUDA {torch.version.cuda})")
     f = cpu_facts()
     cpu = (f"{f['processor']}, {platform.machine()}, {f['cores']} cores; {f['cpu capability']}, "
-           f"{'native bf16' if f['native bf16'] else 'no native bf16'}; {f['threads']} thread{'s' if f['threads'] != 1 else ''}" + (f"; capped by {f['isa caps']}" if 'isa caps' in f else ''))
+           f"{'native bf16' if f['native bf16'] else 'no native bf16'}; "
+           f"{f['threads']} thread{'s' if f['threads'] != 1 else ''}"
+           + (f"; capped by {f['isa caps']}" if 'isa caps' in f else ''))
     return f"CPU ({cpu}), not the machine's GPU" if torch.cuda.is_available() else f"CPU only ({cpu})"
 
 def versions() -> str:
     "Versions of the libraries that set the numbers: torch, torchvision, fastai, Python"
     import torchvision, fastai
-    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}"
+    return (f"torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}, "
+            f"Python {platform.python_version()}")
 
 def provenance(
     device=None,   # the device the work ran on (default: the one `pick_device` chooses)
 ) -> dict:
-    "Where and when a result is measured: the hardware in words and as facts (`machine`), the library versions and today's date, as a record stores them"
+    "Where and when a result is measured, as a record stores it: the hardware (in words and as facts), versions, date"
+    # the facts are `machine`; the versions, the libraries'; the date, today's
     from datetime import date
     dev = found_device(device)
-    machine = ({'gpu': torch.cuda.get_device_name(dev), 'compute capability': '.'.join(map(str, torch.cuda.get_device_capability(dev)))}
+    machine = ({'gpu': torch.cuda.get_device_name(dev),
+                'compute capability': '.'.join(map(str, torch.cuda.get_device_capability(dev)))}
                if dev.type == 'cuda' else cpu_facts())
     return dict(hardware=hardware(device), machine=machine, versions=versions(), date=date.today().isoformat())
 
@@ -129,7 +149,8 @@ def measured_on(p:dict=None) -> str:
 NOT_RECORDED = 'not recorded'
 
 def recorded_machine(rec:dict) -> dict:
-    "The machine facts of a saved record (its own, or its row's); for a record older than them, what its hardware line tells, the rest marked `NOT_RECORDED`"
+    "The machine facts of a saved record (its own, or its row's), or for an older record what its hardware line tells"
+    # what the hardware line does not tell is marked `NOT_RECORDED`
     rec = rec if isinstance(rec, dict) else {}
     row = rec.get('row') if isinstance(rec.get('row'), dict) else {}
     m = rec.get('machine', row.get('machine'))
@@ -137,12 +158,14 @@ def recorded_machine(rec:dict) -> dict:
     hw = str(rec.get('hardware', row.get('hardware', NOT_RECORDED)))
     if 'CUDA' in hw: return {'gpu': hw.split(' (')[0], 'compute capability': NOT_RECORDED}
     cores = [w for w in hw.replace('(', ' ').replace(',', ' ').split() if w.isdigit()]
-    return {'processor': NOT_RECORDED, 'cpu capability': NOT_RECORDED, 'native bf16': NOT_RECORDED, 'cpu class': NOT_RECORDED,
+    return {'processor': NOT_RECORDED, 'cpu capability': NOT_RECORDED, 'native bf16': NOT_RECORDED,
+            'cpu class': NOT_RECORDED,
             'cores': int(cores[0]) if cores else NOT_RECORDED, 'threads': NOT_RECORDED}
 
 def machine_words(m:dict) -> str:
-    "Machine facts `m` (from `recorded_machine`, `cpu_facts` or `machine_key`) in the few words a table or a sentence names a machine by"
-    if 'gpu' in m: return m['gpu'] + ('' if m.get('compute capability', NOT_RECORDED) == NOT_RECORDED else f" (compute capability {m['compute capability']})")
+    "Machine facts `m` (from `recorded_machine`, `cpu_facts` or `machine_key`) in the few words that name a machine"
+    if 'gpu' in m: return m['gpu'] + ('' if m.get('compute capability', NOT_RECORDED) == NOT_RECORDED
+                                      else f" (compute capability {m['compute capability']})")
     cores = f"{m['cores']} cores" if m.get('cores', NOT_RECORDED) != NOT_RECORDED else 'cores not recorded'
     if m.get('processor', NOT_RECORDED) == NOT_RECORDED: return f"a CPU whose processor was not recorded ({cores})"
     threads = f", {m['threads']} threads" if m.get('threads', NOT_RECORDED) != NOT_RECORDED else ''
@@ -151,7 +174,7 @@ def machine_words(m:dict) -> str:
 
 # %% ../nbs/50_machine.ipynb #machine-load
 def _cpu_ticks() -> tuple|None:
-    "Seconds all cores have spent busy and stolen by the hypervisor since boot, from /proc/stat; None where there is none"
+    "Seconds all cores have spent busy and stolen by the hypervisor since boot, from /proc/stat; None if it is absent"
     try: v = [int(x) for x in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
     except (OSError, ValueError): return None
     user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
@@ -169,7 +192,8 @@ def _own_cpu_seconds() -> float:
     return own
 
 class MachineLoad:
-    "Around a block of work: how much of all cores other processes used (`others %`) and the hypervisor took (`steal %`); `facts` is None where the system does not say"
+    "Around a block: how much of all cores other processes used (`others %`) and the hypervisor took (`steal %`)"
+    # `facts` is None where the system does not say
     def __enter__(self):
         self.start, self.ticks, self.own = time.perf_counter(), _cpu_ticks(), _own_cpu_seconds()
         return self
@@ -178,7 +202,8 @@ class MachineLoad:
         if ticks is None or self.ticks is None or wall <= 0: self.facts = None; return
         capacity = wall * (os.cpu_count() or 1)
         others = max(0., ticks[0] - self.ticks[0] - self.own_seconds)
-        self.facts = {'others %': round(100 * min(others / capacity, 1), 1), 'steal %': round(100 * (ticks[1] - self.ticks[1]) / capacity, 1)}
+        self.facts = {'others %': round(100 * min(others / capacity, 1), 1),
+                      'steal %': round(100 * (ticks[1] - self.ticks[1]) / capacity, 1)}
 
 # %% ../nbs/50_machine.ipynb #d7e33dab
 def free_memory(device=None) -> int:
@@ -196,7 +221,9 @@ BF16_CAPABILITY = (8, 0)   # the first compute capability (Ampere) with native b
 def precision(
     device=None,   # the device training runs on (default: the one `pick_device` chooses)
 ) -> str:
-    "The float format mixed-precision training uses on `device`: 'bf16' from compute capability 8.0 up, 'fp16' (with loss scaling) on older GPUs; on a CPU, 'bf16' where it is native (`cpu_bf16`), else 'fp32'"
+    "The float format mixed-precision training uses on `device`: 'bf16', 'fp16' (with loss scaling) or 'fp32'"
+    # a GPU: 'bf16' from compute capability 8.0 up, 'fp16' below;
+    # a CPU: 'bf16' where it is native (`cpu_bf16`), else 'fp32'
     dev = found_device(device)
     if dev.type != 'cuda': return 'bf16' if cpu_bf16() else 'fp32'
     return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'

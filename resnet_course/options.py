@@ -140,7 +140,7 @@ def seed_list(s:str) -> tuple:
                                     f"from 0 to {MAX_SEED:,} (numpy's random seeds are 32-bit)")
     return seeds
 
-# the keys of `resnet_course.fast.LEVERS`, known here without importing torch (a test checks)
+# the keys of `resnet_course.goals.LEVERS`, known here without importing torch (a test checks)
 LEVER_NAMES = ('fp32', 'layout', 'compile', 'first-size', 'last-size', 'no-smoothing', 'bs64', 'bs256', 'half-lr',
                'twice-lr', 'fastai-aug', 'resnet10', 'resnet18', 'resblock2')
 

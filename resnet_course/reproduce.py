@@ -1,4 +1,4 @@
-"""One function reruns every model of the chapter on real data, checks everything it can before training, resumes from the last finished epoch, keeps every finished run's results, and tabulates them beside the book's numbers.
+"""One function reruns the chapter's models: checked first, resumable, every run kept, tabulated beside the book.
 
 Docs: https://resnet-course.github.io/resnet_course/reproduce.html.md"""
 
@@ -29,93 +29,106 @@ __all__ = ['MIN_FREE', 'SUMMARY_COLUMNS', 'NOTEBOOK_RUNS', 'check_out', 'check_m
            'log_timing', 'reproduce', 'fit_resumable']
 
 # %% ../nbs/32_reproduce.ipynb #5a133978
-MIN_FREE = 64 << 20   # bytes a results folder's disk must have free for a run's records, tables and plots, before its weights
+MIN_FREE = 64 << 20   # bytes a results disk must have free for a run's records, tables and plots, before its weights
 
 def check_out(
     out:Path,            # the results folder
     need:int=MIN_FREE,   # bytes the run will write there, at most
-    files=('results.csv', 'results.md'),   # the files the run writes into `out`, each of which must not be a folder
+    files=('results.csv', 'results.md'),   # the files the run writes into `out`: none may be a folder
 ):
-    "Refuse an `--out` that is a file, cannot be written, or lacks room on its disk for what the run writes, before anything is trained"
+    "Refuse an `--out` that is a file, cannot be written, or lacks room for what the run writes, before any training"
     out = Path(out)
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder. Give a folder for the results (it is created if missing).")
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder. "
+                                                           "Give a folder for the results (it is created if missing).")
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out): pass
-    except OSError as e: raise ValueError(f"--out {out} cannot be written ({e.strerror or e}). Give a folder you can write to.") from None
-    free = shutil.disk_usage(out).free    # a probe of 0 bytes passes on a full disk: the results would be lost after the training
+    except OSError as e:
+        raise ValueError(f"--out {out} cannot be written ({e.strerror or e}). "
+                         "Give a folder you can write to.") from None
+    free = shutil.disk_usage(out).free    # a 0-byte probe passes on a full disk: results would be lost after training
     if free < need:
-        raise ValueError(f"--out {out} is on a disk with {free / 2**20:,.1f} MiB free, and this run writes up to {need / 2**20:,.0f} MiB there "
-                         f"(records, plots and weights). Free some space on that disk, or give --out on another one.")
+        raise ValueError(f"--out {out} is on a disk with {free / 2**20:,.1f} MiB free, "
+                         f"and this run writes up to {need / 2**20:,.0f} MiB there (records, plots and weights). "
+                         "Free some space on that disk, or give --out on another one.")
     for f in files:
-        if (out/f).is_dir(): raise ValueError(f"{out/f} is a folder, so the results cannot be written there. Move that folder away, or give another --out.")
+        if (out/f).is_dir(): raise ValueError(f"{out/f} is a folder, so the results cannot be written there. "
+                                              "Move that folder away, or give another --out.")
     if (out/'runs').exists() and not (out/'runs').is_dir():
-        raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. Move the file away, or give another --out.")
+        raise ValueError(f"{out/'runs'} is a file, but each run keeps its files in a folder of that name. "
+                         "Move the file away, or give another --out.")
 
 def check_memory(name:str, run:Run, n_out:int):
-    "Refuse a run whose training step cannot fit in its device's free memory, at the precision it trains in; warn if it may not"
+    "Refuse a run whose training step cannot fit in its device's free memory (at its precision); warn if it may not"
     s, where = run.settings, run.device
-    act_bytes = 2 if where.type == 'cuda' or s.bf16 else 4   # mixed precision (a GPU's, or bf16 on a CPU): 16-bit activations
+    act_bytes = 2 if where.type == 'cuda' or s.bf16 else 4   # mixed precision (GPU, or CPU bf16): 16-bit activations
     make, free = CHAPTER_MODELS[name].make, free_memory(where)
-    least = least_training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)   # no margin over it: nothing smaller can train
+    least = least_training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)   # no margin: nothing less can train
     if least > free:
-        raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs at least {least / 2**30:.1f} GiB for one training step, "
-                         f"{(least - free) / 2**30:.1f} GiB more than the {free / 2**30:.1f} GiB free on {where}. Lower --size or --bs.")
+        raise ValueError(f"{name} at --size {s.size} with --bs {s.bs} needs at least {least / 2**30:.1f} GiB "
+                         f"for one training step, {(least - free) / 2**30:.1f} GiB more than the "
+                         f"{free / 2**30:.1f} GiB free on {where}. Lower --size or --bs.")
     need = training_memory(make, s.size, s.bs, n_out, act_bytes=act_bytes)
     if need > free:
-        notice(f"Notice: {name} at --size {s.size} with --bs {s.bs} needs between {least / 2**30:.1f} and {need / 2**30:.1f} GiB for one training step, "
-               f"and {free / 2**30:.1f} GiB is free on {where}: it may run out of memory. If it does, lower --size or --bs.")
+        notice(f"Notice: {name} at --size {s.size} with --bs {s.bs} needs between {least / 2**30:.1f} and "
+               f"{need / 2**30:.1f} GiB for one training step, and {free / 2**30:.1f} GiB is free on {where}: "
+               "it may run out of memory. If it does, lower --size or --bs.")
 
 def check_cache_folder(source):
-    "Refuse a fast-path run whose image cache folder does not exist and cannot be made (a read-only FASTAI_HOME, say), naming it and the fix"
+    "Refuse a fast-path run whose image cache folder cannot be made (a read-only FASTAI_HOME, say), naming the fix"
     from .cache import CACHE_ENV, cache_dir
     folder = cache_dir(dataset_path(source))
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ValueError(f"Cannot make the fast data path's image cache folder {folder} ({e.strerror or e}). "
-                         f"Set {CACHE_ENV} to a folder you can write to (e.g. {CACHE_ENV}=/tmp/resnet-course-cache).") from None
+                         f"Set {CACHE_ENV} to a folder you can write to "
+                         f"(e.g. {CACHE_ENV}=/tmp/resnet-course-cache).") from None
 
 def preflight(jobs:list, out:Path):
-    "Check `out`, and each job's (name, resolved run) data and memory needs, in seconds; raise on the first problem"
+    "Check `out` and each job's (name, resolved run) data and memory, in seconds; raise on the first problem"
     check_out(out)
     seen, params = {}, []
     for name, run in jobs:
         s = run.settings
-        if (s.source, s.sample) not in seen: seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
+        if (s.source, s.sample) not in seen:
+            seen[(s.source, s.sample)] = dataset_items(dataset_path(s.source), s.sample)
         if s.fast: check_cache_folder(s.source)
         train, valid = seen[(s.source, s.sample)]
-        try: check_batches(len(train) // s.world_size, len(valid) // s.world_size, s.bs)   # each process trains on its share of the images
+        try: check_batches(len(train) // s.world_size, len(valid) // s.world_size, s.bs)   # each process: its share
         except ValueError as e:
             if s.world_size == 1: raise
-            raise ValueError(f"{e} (Each of the {s.world_size} processes trains on 1/{s.world_size} of the {len(train)} training images.)") from None
+            raise ValueError(f"{e} (Each of the {s.world_size} processes trains on 1/{s.world_size} "
+                             f"of the {len(train)} training images.)") from None
         n_out = len(set(map(parent_label, train)))
         check_memory(name, run, n_out)
         params.append(sum(p.numel() for p in CHAPTER_MODELS[name].make(n_out).parameters()))
-    check_out(out, MIN_FREE + 4 * sum(params) + 16 * max(params))   # fp32 weights of every model; progress (weights, Adam's two moments) and its temporary copy for one
+    # fp32 weights of every model; progress (weights, Adam's two moments) and its temporary copy for one
+    check_out(out, MIN_FREE + 4 * sum(params) + 16 * max(params))
 
 # %% ../nbs/32_reproduce.ipynb #1747177f
 def notebook_learner(
     name:str,       # key of `CHAPTER_MODELS`
-    make:Callable=None,   # builds the model from the number of classes (default: the chapter's; a notebook passes its own)
-    mode:str=None,  # 'sample', 'reduced' or 'full' (default: `train_mode()`: full on a GPU, reduced on a CPU, the sample under the tests)
+    make:Callable=None,   # the model from the number of classes (default: the chapter's; a notebook passes its own)
+    mode:str=None,  # 'sample', 'reduced' or 'full' (default: `train_mode()`: full on a GPU, reduced on a CPU)
     device=None,    # 'cuda' or 'cpu' (default: CUDA if present)
 ) -> Learner:
-    "The learner a chapter notebook trains model `name` with, in `mode`'s settings (kept in `learn.settings`), after a line saying what they are"
+    "The learner a chapter notebook trains `name` with, in `mode`'s settings (in `learn.settings`), after saying them"
     dev = pick_device(device)                   # resolved here, once: what follows only reads `run`
-    run = resolve(mode_settings(name, mode or train_mode(dev)), dev)
+    run = run_on(mode_settings(name, mode or train_mode(dev)), dev)
     learn, s = chapter_learner(name, run, make=make), run.settings
     learn.settings = s
     print(describe_run(name, s))
     if not s.sample:
-        say_estimate(estimate_seconds(learn, s.epochs), f"Training it for {s.epochs} epoch{'s' if s.epochs > 1 else ''}", dev)
+        say_estimate(estimate_seconds(learn, s.epochs),
+                     f"Training it for {s.epochs} epoch{'s' if s.epochs > 1 else ''}", dev)
     return learn
 
 # %% ../nbs/32_reproduce.ipynb #62b77378
 class ResumedRecorder(Callback):
-    "Put back the random states saved after the last finished epoch as the next one starts, and the recorded losses of the epochs before it at the end of the fit"
+    "Put back the saved random states as the next epoch starts, and the earlier epochs' recorded losses after the fit"
     order = Recorder.order + 1
     def __init__(self, state:dict): self.state = state
-    def before_epoch(self):     # the first epoch not skipped: from here on the run draws the same numbers as one never interrupted
+    def before_epoch(self):     # the first epoch not skipped: from here on it draws what an uninterrupted run would
         if self.epoch == self.state['epochs_done']: set_rng_states(self.learn, self.state['rng'])
     def after_fit(self):
         rec, st, n = self.recorder, self.state, self.state['epochs_done']
@@ -130,7 +143,7 @@ def resume(learn:Learner, run:RunFolder) -> tuple:
     if state is None: return 0, []
     try:
         learn.model.load_state_dict(state['model'])
-        learn.create_opt(); load_opt_state(learn.opt, state['opt'])   # on the model's device, not the CPU it was read onto
+        learn.create_opt(); load_opt_state(learn.opt, state['opt'])   # on the model's device, not the CPU's
     except Exception as e:
         if is_main(): move_aside(run.progress, f'does not fit this model ({type(e).__name__})')
         return 0, []
@@ -145,15 +158,15 @@ class SaveProgress(Callback):
     def __init__(self, run:RunFolder, history:EpochHistory=None): self.run, self.history = run, history
     def after_epoch(self):
         if not is_main() or not self.recorder.values[-1]: return   # another process, or an epoch skipped on resume
-        rows = (self.history or self.learn.epoch_history).rows        # the fit's own `EpochHistory` (as `train_run` adds it) unless given
+        rows = (self.history or self.learn.epoch_history).rows   # unless given, the fit's own (`train_run` adds it)
         self.run.save_progress(self.learn, self.epoch + 1, rows)
 
 def train(learn:Learner, run:Run, folder:RunFolder, start_epoch:int=0, history:list=None) -> dict:
     "Train `learn` as `run` says from `start_epoch`, on every process, saving progress each epoch; `train_run`'s record"
     s = run.settings
     set_seed(s.seed + start_epoch)
-    return train_run(learn, s.epochs, scaled_lr(s.lr, s.world_size), cbs=[SaveProgress(folder)], start_epoch=start_epoch,
-                     history=history, context=distributed(learn, run.device))
+    return train_run(learn, s.epochs, scaled_lr(s.lr, s.world_size), cbs=[SaveProgress(folder)],
+                     start_epoch=start_epoch, history=history, context=distributed(learn, run.device))
 
 # %% ../nbs/32_reproduce.ipynb #02cb10d9
 def find_lr(learn:Learner, run:RunFolder) -> float:
@@ -173,29 +186,36 @@ def record(run:RunFolder, learn:Learner, name:str, s:RunSettings, trained:dict, 
            's/epoch': round(float(np.mean(secs)), 1), 'book top-1 %': cm.book, 'world size': s.world_size,
            'data path': f"fast, {s.aug} augmentation" + (', bf16' if s.bf16 else '') if s.fast else "chapter's",
            'recipe': recipe_label(name, s), 'hardware': p['hardware'], 'date': p['date'], 'run': s.key}
-    recorder = learn.recorder   # fastai's plot_loss; a short run keeps its first steps, and a curve of a few points gets markers
+    recorder = learn.recorder   # fastai's plot_loss; a short run keeps its first steps, a curve of a few points markers
     recorder.plot_loss(skip_start=5 if len(recorder.losses) > 50 else 0)
     for line in plt.gca().lines: line.set_marker('o' if len(line.get_xdata()) < 10 else '')
-    plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px" + {'sample': ' (sample)', 'reduced': ' (reduced)'}.get(row['recipe'], ''))
-    plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows, kept in the record
+    plt.title(f"{cm.label}: {s.epochs} epoch{'s' if s.epochs > 1 else ''} at {s.size} px"
+              + {'sample': ' (sample)', 'reduced': ' (reduced)'}.get(row['recipe'], ''))
+    plotted = {l.get_label(): l.get_xydata().tolist() for l in plt.gca().lines}   # what the saved plot shows
     atomic_savefig(plt.gcf(), run.loss_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-    return run.save_finished(learn.model, {'row': row, 'history': trained['history'], 'load': trained['load'], 'machine': trained['machine'], 'n_out': learn.dls.c, 'chapter_recipe': is_chapter_recipe(name, s), 'recipe': row['recipe'], 'loss_plot': plotted,
-                                           'versions': p['versions'], 'finished_at': datetime.now().isoformat(timespec='seconds'),
+    return run.save_finished(learn.model, {'row': row, 'history': trained['history'], 'load': trained['load'],
+                                           'machine': trained['machine'], 'n_out': learn.dls.c,
+                                           'chapter_recipe': is_chapter_recipe(name, s), 'recipe': row['recipe'],
+                                           'loss_plot': plotted, 'versions': p['versions'],
+                                           'finished_at': datetime.now().isoformat(timespec='seconds'),
                                            'scaling': SCALING_RULE if s.world_size > 1 else None, **(extra or {})})
 
 # %% ../nbs/32_reproduce.ipynb #b8e2d4f3
 def save_interpretation(learn:Learner, run:RunFolder, k:int=9) -> dict:
-    "Save the confusion matrix (plot and numbers) and the `k` validation images with the largest losses (all of them, if there are fewer) into `run`'s folder (the main process alone, under a launcher)"
-    with alone():   # the predictions of every validation image, on this process alone: under a launcher the others wait in a barrier
+    "Save the confusion matrix (plot and numbers) and the `k` validation images of largest loss into `run`'s folder"
+    # all the images, if there are fewer; under a launcher, the main process alone
+    with alone():   # every validation image's prediction, on this process alone: the others wait in a barrier
         interp = ClassificationInterpretation.from_learner(learn)
         k = min(k, len(interp.losses))                  # a validation set of a few images has fewer than k to show
         cm, vocab = interp.confusion_matrix(), list(learn.dls.vocab)
-        interp.confusion_matrix = lambda: cm   # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
+        # fastai predicts the whole validation set again at each call; the plot and most_confused reuse this one
+        interp.confusion_matrix = lambda: cm
         interp.plot_confusion_matrix(figsize=(7, 7), dpi=60)
         atomic_savefig(plt.gcf(), run.confusion_plot, dpi=100, bbox_inches='tight'); plt.close('all')
-        interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))), figsize=(15, 15))   # room for each title: prediction, truth, loss, probability
+        interp.plot_top_losses(k, nrows=int(math.ceil(math.sqrt(k))), figsize=(15, 15))   # room for each title
         atomic_savefig(plt.gcf(), run.top_losses_plot, dpi=80, bbox_inches='tight'); plt.close('all')
-        out = {'classes': vocab, 'matrix': cm.tolist(), 'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
+        out = {'classes': vocab, 'matrix': cm.tolist(),
+               'top-1 %': round(100 * float(np.trace(cm)) / float(cm.sum()), 1),
                'most confused': [[a, b, int(n)] for a, b, n in interp.most_confused(min_val=1)[:5]]}
         atomic_write(run.confusion, json.dumps(out, indent=1))
         return out
@@ -205,8 +225,8 @@ def interpret_finished(name:str, run:RunFolder, device:torch.device) -> dict|Non
     if run.confusion.exists() or not run.weights.exists(): return None
     rec = run.finished()
     if rec is None or rec['settings']['sample'] or not is_main(): return None
-    learn = chapter_learner(name, run_on(RunSettings(**rec['settings']), device), run)   # the stored run, on this device
-    if run.finished(learn.model) is None: return None            # loads the weights; ones that fail their hash or do not load are moved aside
+    learn = chapter_learner(name, run_on(RunSettings(**rec['settings']), device), run)   # the stored run, here
+    if run.finished(learn.model) is None: return None   # loads the weights; bad ones (hash, or load) are moved aside
     print(f"{name}: saving the confusion matrix and top losses of {run.path}")
     return save_interpretation(learn, run)
 
@@ -222,20 +242,25 @@ def train_chapter_model(
     s, device = job.settings, job.device
     run = RunFolder(out, name, s)
     rec = main_first(run.finished)
-    if rec is not None and run.weights.exists(): rec = main_first(run.finished, CHAPTER_MODELS[name].make(rec['n_out']))   # check the weights load
+    if rec is not None and run.weights.exists():   # check the weights load
+        rec = main_first(run.finished, CHAPTER_MODELS[name].make(rec['n_out']))
     if rec is not None:
-        if is_main(): print(f"{name}: done before, reusing {run.record}" + ('' if run.weights.exists() else ' (its weights are not kept here)'))
+        if is_main(): print(f"{name}: done before, reusing {run.record}"
+                            + ('' if run.weights.exists() else ' (its weights are not kept here)'))
         interpret_finished(name, run, device)
         return rec['row']
-    if is_main() and run.weights.exists():   # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
+    # weights without a record (lost, or a kill between the two writes) cannot be checked: keep them aside
+    if is_main() and run.weights.exists():
         move_aside(run.weights, 'has no valid record.json beside it, so it cannot be checked', label='unrecorded')
-    learn = chapter_learner(name, job, run)  # the caller's callbacks join after the estimate: its timed steps are no fit of theirs
+    learn = chapter_learner(name, job, run)  # the caller's callbacks join after the estimate's timed steps
     start, history = resume(learn, run)
-    if s.world_size == 1 and not s.sample:        # before the wait, how long it will be (not under torchrun: a fit on one rank alone would
-        say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)   # meet the others' collectives)
+    # first, how long it will take (not under torchrun: a fit on one rank alone would meet the others' collectives)
+    if s.world_size == 1 and not s.sample:
+        say_estimate(estimate_seconds(learn, s.epochs - start), f"{name}: {s.epochs - start} epoch(s)", device)
     if cbs: learn.add_cbs(cbs)
     extra = {'lr_find_valley': find_lr(learn, run)} if lr_find and start == 0 and s.world_size == 1 else {}
-    if start: extra['resumed_after_epoch'] = start    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
+    # on one process it equals the uninterrupted run; across processes the other ranks' random states are not saved
+    if start: extra['resumed_after_epoch'] = start
     trained = train(learn, job, run, start, history)
     if not is_main(): return None
     rec = record(run, learn, name, s, trained, extra)
@@ -244,41 +269,48 @@ def train_chapter_model(
 
 # %% ../nbs/32_reproduce.ipynb #38611c67
 def default_out(mode:str|bool) -> Path:
-    "Where a run in `mode` writes by default: results/full, results/reduced or results/sample (True is the sample, False full)"
+    "The default results folder of `mode`: results/full, results/reduced or results/sample (True: sample, False: full)"
     return Path('results')/{True: 'sample', False: 'full'}.get(mode, mode)
 
+# the results table's columns, and their short names here
 SUMMARY_COLUMNS = {'model': 'model', 'size': 'size', 'epochs': 'epochs', 'top-1 %': 'top-1', 'top-5 %': 'top-5',
-                   's/epoch': 's/epoch', 'book top-1 %': 'book', 'recipe': 'recipe'}   # the results table's columns, and their short names here
+                   's/epoch': 's/epoch', 'book top-1 %': 'book', 'recipe': 'recipe'}
 # (the batch size is in the full table, and in the line each model's training starts with: 100 columns hold no more)
 
 def print_summary(shown:pd.DataFrame, out:Path, mode:str|bool):
-    "Print the rows of this run in under 100 columns, say what they mean, and where the full table and the real results are"
+    "Print this run's rows in under 100 columns, what they mean, and where the full table and the real results are"
     mode = {True: 'sample', False: 'full'}.get(mode, mode)
-    shown = shown.assign(recipe=shown['recipe'].fillna('') if 'recipe' in shown else '')   # rows recorded before the label existed
+    shown = shown.assign(recipe=shown['recipe'].fillna('') if 'recipe' in shown else '')   # rows older than the label
     print('\n' + shown[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS).to_markdown(index=False))
     print("top-1, top-5: accuracy in %; book: the book's top-1 for the model, from the chapter's recipe.")
-    print(f"Data: {', '.join(shown.data.unique())}. Trained on:" + ''.join(f"\n  {hw}" for hw in shown.hardware.unique()))
+    print(f"Data: {', '.join(shown.data.unique())}. Trained on:"
+          + ''.join(f"\n  {hw}" for hw in shown.hardware.unique()))
     print(f"Full table: {out/'results.md'} (and results.csv)\nEach run's record, curves and weights: {out/'runs'}/")
     if mode == 'reduced':
-        print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, {REDUCED.size}-px crops,\n"
-              f"at most {REDUCED.epochs} epochs (ResNet50's 20 become {REDUCED.epochs_for(20)}), the fast data path with a crop augmentation,\n"
+        print(f"\nThese are reduced runs (recipe: reduced), not the chapter's recipe: the full data, "
+              f"{REDUCED.size}-px crops,\nat most {REDUCED.epochs} epochs "
+              f"(ResNet50's 20 become {REDUCED.epochs_for(20)}), the fast data path with a crop augmentation,\n"
               f"bf16 where the CPU has it.")
-        gaps = [f"  {r['model']}: {r['top-1 %'] - r['book top-1 %']:+.1f} points" for _, r in shown.iterrows() if str(r['data']).startswith('imagenette')]
-        if gaps: print("The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs). Top-1 here minus the book's, one run each:\n" + '\n'.join(gaps))
-        print("The Results page shows the course's own runs beside the book's.\nFor the chapter's recipe: --full (hours on a CPU), or a GPU.")
+        gaps = [f"  {r['model']}: {r['top-1 %'] - r['book top-1 %']:+.1f} points" for _, r in shown.iterrows()
+                if str(r['data']).startswith('imagenette')]
+        if gaps: print("The book's numbers come from 128 px (ResNet50: 224 px, 20 epochs). "
+                       "Top-1 here minus the book's, one run each:\n" + '\n'.join(gaps))
+        print("The Results page shows the course's own runs beside the book's.\n"
+              "For the chapter's recipe: --full (hours on a CPU), or a GPU.")
     if mode == 'sample':
-        print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, {SAMPLE.size} px, "
-              f"{SAMPLE.epochs} epoch):\n"
+        print(f"\nThese numbers come from the sample ({SAMPLE.train_per_class} training images per class, "
+              f"{SAMPLE.size} px, {SAMPLE.epochs} epoch):\n"
               f"they show that every step runs, not how good the models are.\n"
               f"The same code's real results, on the full data, from a 2-core CPU and from GPUs, are on\n"
               f"the Results page (nbs/results.ipynb, or results.html on the site) and in nbs/results/cpu/.")
 
 def log_timing(out:Path, mode:str, seconds:dict, device=None):
-    "Add this run's wall time per model (seconds, setup and caches included; a model found finished takes only its check) to `out/timings.json`"
+    "Add this run's wall time per model (seconds, setup and caches included) to `out/timings.json`"
+    # a model found finished takes only its check
     path, entry = Path(out)/'timings.json', {'mode': mode, 'seconds': {k: round(v, 1) for k, v in seconds.items()},
                                              'total s': round(sum(seconds.values()), 1), **provenance(device)}
     try: old = json.loads(path.read_text()) if path.exists() else []
-    except (ValueError, UnicodeDecodeError): old = []                 # a damaged log is started afresh: it holds no result
+    except (ValueError, UnicodeDecodeError): old = []   # a damaged log is started afresh: it holds no result
     atomic_write(path, json.dumps((old if isinstance(old, list) else []) + [entry], indent=1))
     return entry
 
@@ -296,18 +328,19 @@ def reproduce(
     source=None,         # dataset folder or URL (default: Imagenette)
     fast:bool=False,     # feed the models from the fast data path (see "Where the time goes")
     lr:float=None,       # peak learning rate for every model (default: the chapter's, 3e-3)
-    mode:str=None,       # 'full', 'reduced' (the full data at CPU scale) or 'sample' (default: 'sample' if `sample`, else 'full')
+    mode:str=None,       # 'full', 'reduced' (CPU scale) or 'sample' (default: 'sample' if `sample`, else 'full')
 ) -> pd.DataFrame:
     "Train the chapter's `models`, resuming where a run stopped, and write each run's record and the results table"
     names = parse_models(models)
-    if sample and mode not in (None, 'sample'): raise ValueError(f"sample=True (--quick) and mode={mode!r} disagree: give one of them")
+    if sample and mode not in (None, 'sample'):
+        raise ValueError(f"sample=True (--quick) and mode={mode!r} disagree: give one of them")
     mode = 'sample' if sample else ifnone(mode, 'full')
     if mode not in MODES: raise ValueError(f"mode={mode!r} is not a mode: use sample, reduced or full")
     out = Path(out) if out is not None else default_out(mode)
     dev = pick_device(device)            # resolved here, once: every layer below reads its run
     init_distributed(dev)
-    jobs = [(n, resolve(mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, None, lr), dev))
-            for n in names]              # on the fast path, `resolve` picks the augmentation: the chapter's where it is cheap
+    jobs = [(n, run_on(mode_settings(n, mode, epochs, size, bs, seed, source, world_size(), fast, None, lr), dev))
+            for n in names]              # on the fast path, `run_on` picks the augmentation: the chapter's if cheap
     preflight(jobs, out)
     seconds = {}
     with folder_lock(out) if is_main() else nullcontext():
@@ -315,7 +348,8 @@ def reproduce(
         for i, (name, job) in enumerate(jobs):
             t, s = time.perf_counter(), job.settings
             if is_main(): print(f"[{i+1}/{len(jobs)}] {name}: {s.epochs} epoch(s) at {s.size} px, batch size {s.bs}"
-                                + (' on the sample' if s.sample else '') + (' from the fast data path' if s.fast else '')
+                                + (' on the sample' if s.sample else '')
+                                + (' from the fast data path' if s.fast else '')
                                 + (f' per process, {s.world_size} processes' if s.world_size > 1 else '')
                                 + (' (reduced)' if recipe_label(name, s) == 'reduced' else ''))
             train_chapter_model(name, job, out, cbs, lr_find)
@@ -327,7 +361,7 @@ def reproduce(
     return df
 
 # %% ../nbs/32_reproduce.ipynb #d676c37a
-NOTEBOOK_RUNS = Path('~/.resnet_course/notebook_runs').expanduser()   # the progress of the notebooks' long training cells
+NOTEBOOK_RUNS = Path('~/.resnet_course/notebook_runs').expanduser()   # progress of the notebooks' long training cells
 
 def fit_resumable(
     learn:Learner,         # from `notebook_learner` (whose `settings` name the run) or `get_learner`
@@ -337,7 +371,8 @@ def fit_resumable(
     s:RunSettings=None,    # the settings that make the run what it is (default: `learn.settings`)
     folder=None,           # where progress is kept (default: `NOTEBOOK_RUNS`)
 ) -> list:
-    "`learn.fit_one_cycle(epochs, lr)`, saving its progress after every epoch, so that run again it carries on from the last finished one; return the table of epochs"
+    "`learn.fit_one_cycle(epochs, lr)`, resuming after the last finished epoch when run again; return the epochs' table"
+    # its progress is saved after every epoch
     s = replace(ifnone(s, getattr(learn, 'settings', None)), epochs=epochs, lr=lr)
     if s.sample: return train_run(learn, epochs, lr)['history']      # seconds: nothing worth keeping
     run = RunFolder(ifnone(folder, NOTEBOOK_RUNS), name, s)

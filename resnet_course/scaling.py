@@ -1,4 +1,4 @@
-"""The same `resnet-course reproduce`, on many GPUs or many machines, through PyTorch's DistributedDataParallel as fastai drives it: how to launch it, what changes with scale, and what it costs.
+"""`resnet-course reproduce` on many GPUs or machines with DDP: how to launch it, what changes and what it costs.
 
 Docs: https://resnet-course.github.io/resnet_course/scaling.html.md"""
 
@@ -34,8 +34,10 @@ def _local_gpu() -> int:
     local = int(os.environ.get('LOCAL_RANK', 0))
     procs, gpus = max(int(os.environ.get('LOCAL_WORLD_SIZE', local + 1)), local + 1), torch.cuda.device_count()
     if procs > gpus:
-        raise ValueError(f"The launcher started {procs} processes on this machine, but it has {gpus} CUDA GPU(s), and each process needs one of its own. "
-                         f"Start at most {gpus} (torchrun --nproc_per_node {gpus}, or accelerate launch --num_processes {gpus}), or train on the CPU with --device cpu.")
+        raise ValueError(f"The launcher started {procs} processes on this machine, but it has {gpus} CUDA GPU(s), "
+                         f"and each process needs one of its own. Start at most {gpus} "
+                         f"(torchrun --nproc_per_node {gpus}, or accelerate launch --num_processes {gpus}), "
+                         "or train on the CPU with --device cpu.")
     return local
 
 def init_distributed(device:torch.device) -> bool:
@@ -52,7 +54,7 @@ def barrier():
 
 # %% ../nbs/35_scaling.ipynb #738ac62c
 def main_first(f, *args, **kwargs):
-    "Run `f(*args, **kwargs)` on the main process first, then on the others; an error on the main process stops all of them"
+    "Run `f(*args, **kwargs)` on the main process first, then on the others; an error on the main process stops all"
     if world_size() == 1 or not dist.is_initialized(): return f(*args, **kwargs)
     err = [None]
     if is_main():
@@ -75,7 +77,8 @@ def _broadcast(self:DistributedDL, t, rank):
     return t.cpu().tolist()
 
 # %% ../nbs/35_scaling.ipynb #4d5d3211
-SCALING_RULE = "batch size per process; learning rate x world size (Goyal et al. 2017), warmed up by the one-cycle schedule"
+SCALING_RULE = ("batch size per process; learning rate x world size (Goyal et al. 2017), "
+                "warmed up by the one-cycle schedule")
 
 def scaled_lr(lr:float, world:int=None) -> float:
     "The peak learning rate for `world` processes (default: this run's), by the linear scaling rule"
@@ -91,7 +94,9 @@ def distributed(learn:Learner, device:torch.device):
 
 @contextmanager
 def alone():
-    "Run the block as one process would, for work the main process does by itself after training: fastai gathers tensors from every process whenever `WORLD_SIZE` says there are several, and a gather the others never join waits for ever"
+    "Run the block as one process would, for work the main process does by itself after training"
+    # fastai gathers tensors from every process whenever `WORLD_SIZE` says there are several,
+    # and a gather the others never join waits for ever
     old = os.environ.get('WORLD_SIZE')
     os.environ['WORLD_SIZE'] = '1'
     try: yield
@@ -104,14 +109,15 @@ def course_command(
     args:list,          # the command and its options, e.g. `['reproduce', '--quick']`
     processes:int=1,    # processes to launch with torchrun (1: none)
 ) -> list:
-    """`resnet-course ARGS` as a command line, through this interpreter's `-m` (which needs no script beside it); under
-    torchrun if `processes` is more than one, on a free port of its own (`--standalone`), so that launches side by side never meet"""
+    """`resnet-course ARGS` as a command line, through this interpreter's `-m` (which needs no script beside it);
+    under torchrun if `processes` is more than one, on a free port of its own (`--standalone`), so that launches
+    side by side never meet"""
     cmd = [sys.executable, '-m', 'resnet_course', *map(str, args)]
     if processes == 1: return cmd
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(processes), *cmd[1:]]
 
 def compare_world_sizes(args:list, out:Path, sizes=(1, 2)) -> pd.DataFrame:
-    "Run `resnet-course ARGS` as 1 process and under torchrun with each of `sizes`, into `out`; seconds per epoch, their ratio"
+    "Run `resnet-course ARGS` into `out` as 1 process, and under torchrun as each of `sizes`; seconds per epoch, ratio"
     import json, subprocess
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'IN_TEST')}
     rows = []
@@ -121,7 +127,8 @@ def compare_world_sizes(args:list, out:Path, sizes=(1, 2)) -> pd.DataFrame:
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if r.returncode: raise RuntimeError(f"{' '.join(cmd)} failed:\n{(r.stdout + r.stderr)[-2000:]}")
         row = json.loads(next(folder.glob('runs/*/record.json')).read_text())['row']
-        rows.append({'processes': n, 'batch per process': row['bs'], 's/epoch': row['s/epoch'], 'top-1 %': row['top-1 %']})
+        rows.append({'processes': n, 'batch per process': row['bs'], 's/epoch': row['s/epoch'],
+                     'top-1 %': row['top-1 %']})
     df = pd.DataFrame(rows)
     df['time vs 1 process'] = (df['s/epoch'] / df['s/epoch'].iloc[0]).round(2)
     return df

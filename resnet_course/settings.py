@@ -1,4 +1,4 @@
-"""One declared, frozen object holds everything that decides a training run's result. Data loading, the notebooks' epoch counts and `reproduce` all read it, and checkpoints are keyed by it.
+"""One frozen object decides a run's result: data, epoch counts and `reproduce` read it; checkpoints are keyed by it.
 
 Docs: https://resnet-course.github.io/resnet_course/settings.html.md"""
 
@@ -50,33 +50,43 @@ class Reduced:
 REDUCED = Reduced()
 
 def run_by_nbdev() -> bool:
-    "Whether nbdev is executing this notebook, as nbdev-test and the docs build do (they set `IN_TEST`): cells then train on the sample, and pages read only the course's records"
+    "Whether nbdev runs this notebook (`IN_TEST` set): cells then train on the sample, pages read the course's records"
     return str2bool(os.environ.get('IN_TEST', '') or '0')
 
 def _env_mode() -> str|None:
     "The mode the environment variables ask for, or None"
     mode, env = os.environ.get(MODE_ENV, '').strip().lower(), os.environ.get(SAMPLE_ENV, '').strip()
-    if mode and mode not in MODES: raise ValueError(f"{MODE_ENV}={mode!r} is not a mode: set it to sample, reduced or full")
+    if mode and mode not in MODES:
+        raise ValueError(f"{MODE_ENV}={mode!r} is not a mode: set it to sample, reduced or full")
     if env:
         try: from_sample = 'sample' if str2bool(env) else 'full'
-        except (TypeError, ValueError): raise ValueError(f"{SAMPLE_ENV}={env!r} is not a yes or no: set it to 1 (use the sample) or 0 (use the full data)") from None
-        if mode and mode != from_sample: raise ValueError(f"{MODE_ENV}={mode} and {SAMPLE_ENV}={env} disagree: unset {SAMPLE_ENV} (or make them agree)")
+        except (TypeError, ValueError):
+            raise ValueError(f"{SAMPLE_ENV}={env!r} is not a yes or no: "
+                             "set it to 1 (use the sample) or 0 (use the full data)") from None
+        if mode and mode != from_sample:
+            raise ValueError(f"{MODE_ENV}={mode} and {SAMPLE_ENV}={env} disagree: "
+                             f"unset {SAMPLE_ENV} (or make them agree)")
         return from_sample
     return mode or None
 
 def train_mode(
     device=None,   # the device training runs on (default: CUDA if present)
 ) -> str:
-    "'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` say if set, else the sample under nbdev-test, else full where `device` (or, by default, the machine) trains on a CUDA GPU and reduced on a CPU"
+    "'sample', 'reduced' or 'full': as the environment asks, else the sample under nbdev-test, else by where it trains"
+    # the environment: `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE`, if set;
+    # where it trains: full where `device` (or, by default, the machine) trains on a CUDA GPU, reduced on a CPU
     mode = _env_mode()
     if mode: return mode
     if run_by_nbdev(): return 'sample'
-    if device is not None: return 'full' if pick_device(device, quiet=True).type == 'cuda' else 'reduced'   # where it trains: a CPU if `cuda` finds no GPU
+    # where it trains: a CPU if `cuda` finds no GPU
+    if device is not None: return 'full' if pick_device(device, quiet=True).type == 'cuda' else 'reduced'
     if torch.cuda.is_available(): return 'full'
-    notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced version on the CPU: "
-           f"the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs ({REDUCED.long_epochs} for ResNet50), {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "
+    notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced "
+           f"version on the CPU: the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs "
+           f"({REDUCED.long_epochs} for ResNet50), {'bf16' if cpu_bf16() else 'fp32 (this CPU has no native bf16)'}, "
            f"labelled reduced; each model says how long it expects to take on this CPU before it trains. "
-           f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, before starting Jupyter.",
+           f"Set {MODE_ENV}=full for the chapter's recipe (hours), or {MODE_ENV}=sample for a seconds-long check, "
+           "before starting Jupyter.",
            covers=('no-cuda',))   # pick_device's notice
     return 'reduced'
 
@@ -106,22 +116,27 @@ class RunSettings:
     seed:int = 42                     # seed for initialisation, shuffling and augmentation
     sample:bool = False               # train on the sample instead of the full data
     fast:bool = False                 # feed the model from the fast data path (see "Where the time goes")
-    aug:str = None                    # the fast path's augmentation: 'fastai' (the chapter's) or 'crop' (cheap, for CPUs)
+    aug:str = None                    # fast-path augmentation: 'fastai' (the chapter's) or 'crop' (cheap, for CPUs)
     world_size:int = 1                # processes training together, each on its own share of the data
-    bf16:bool = False                 # bf16 autocast on a CPU (the reduced mode, on a CPU that has bf16); a GPU picks its own precision
+    bf16:bool = False                 # bf16 autocast on a CPU that has it (the reduced mode); a GPU picks its own
 
     def __post_init__(self):
-        _check_int('size', self.size, 16, MAX_SIZE, 'a ResNet halves the grid five times, and larger images do not fit in memory')
+        _check_int('size', self.size, 16, MAX_SIZE,
+                   'a ResNet halves the grid five times, and larger images do not fit in memory')
         _check_int('presize', self.presize, 16, MAX_SIZE, 'images are resized to it before cropping')
         if self.size > self.presize:
-            raise ValueError(f"size={self.size} (--size) is larger than presize={self.presize}: the random crop is taken from the presized image, so the crop must be at most the presize (the chapter uses 160 and 128).")
+            raise ValueError(f"size={self.size} (--size) is larger than presize={self.presize}: the random crop is "
+                             "taken from the presized image, so the crop must be at most the presize "
+                             "(the chapter uses 160 and 128).")
         _check_int('bs', self.bs, 1, 65_536, 'a batch needs at least one image')
         _check_int('epochs', self.epochs, 1, MAX_EPOCHS, 'a run trains for at least one epoch')
         _check_int('seed', self.seed, 0, MAX_SEED, "numpy's random seeds are 32-bit")
         _check_int('world_size', self.world_size, 1, 65_536, 'the number of processes a distributed launcher starts')
         if self.aug not in ((None,) + FAST_AUGS if self.fast else (None,)):
             raise ValueError(f"aug={self.aug!r} goes with the fast data path only, as one of {', '.join(FAST_AUGS)}")
-        if self.bf16 and not self.fast: raise ValueError("bf16=True goes with the fast data path only (fast=True), whose learner sets the autocast up")
+        if self.bf16 and not self.fast:
+            raise ValueError("bf16=True goes with the fast data path only (fast=True), "
+                             "whose learner sets the autocast up")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} (--lr) must be a positive number, such as 3e-3")
 
@@ -155,7 +170,8 @@ class Run:
             raise TypeError(f"A Run holds RunSettings and a torch.device, not {type(self.settings).__name__} and "
                             f"{type(self.device).__name__}: make it with resolve(settings, device)")
         if self.settings != self.settings.as_run() or (self.settings.fast and self.settings.aug is None):
-            raise ValueError("These settings are not resolved (the sample's caps or the fast path's augmentation are missing): "
+            raise ValueError("These settings are not resolved "
+                             "(the sample's caps or the fast path's augmentation are missing): "
                              "make the run with resolve(settings, device)")
 
 def run_on(s:RunSettings, device:torch.device) -> Run:

@@ -70,7 +70,7 @@ def _memory_limit(extra:int=None):
 # Child processes
 
 PRELOAD = ['fastai.vision.all', 'resnet_course.cli', 'resnet_course.reproduce', 'resnet_course.figures', 'resnet_course.bench', 'resnet_course.fast',
-           'resnet_course.cache', 'timm']   # what the commands and the tests' child code import: seconds each child need not spend
+           'resnet_course.goals', 'resnet_course.cache', 'timm']   # what the commands and the tests' child code import: seconds each child need not spend
 SERVER_ENV = {'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}   # so that the server's libraries start no pools of threads
 THREAD_VARS = ('MKL_NUM_THREADS', 'OMP_NUM_THREADS')            # torch's thread count: the first set of these, as torch reads them
 FORKSERVER = mp.get_context('forkserver')

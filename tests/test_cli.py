@@ -276,5 +276,5 @@ def test_options_that_disagree_are_refused_before_torch(argv, phrase, cli_env):
 def test_the_command_line_knows_every_lever():
     "`--levers` checks names without importing torch, so its list must be the fast module's"
     from resnet_course.options import LEVER_NAMES
-    from resnet_course.fast import LEVERS, ABLATION
+    from resnet_course.goals import LEVERS, ABLATION
     assert LEVER_NAMES == tuple(LEVERS) and list(LEVERS.values()) == list(ABLATION)

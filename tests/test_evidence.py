@@ -35,7 +35,8 @@ def test_confusion_matrices_agree_with_their_records():
 
 def test_cpu_speed_recipes_are_judged_on_every_machine():
     "On every machine that ran a CPU recipe: at least two full-data seeds of its current version, run by the leaderboard's rules, and the chapter reference timed there, so that its goal can be judged"
-    from resnet_course.fast import CPU_RECIPES, kept_runs, machines_of, speed_target
+    from resnet_course.fast import CPU_RECIPES, kept_runs, machines_of
+    from resnet_course.goals import speed_target
     for name, r in CPU_RECIPES.items():
         every = kept_runs(RESULTS/'cpu'/'speedrun'/name, name)
         assert every, f'{name}: no run of the current recipe is saved'
@@ -51,7 +52,8 @@ def test_cpu_speed_recipes_are_judged_on_every_machine():
 
 def test_the_ablation_has_every_lever():
     "The ablation around book-in-3 is saved for the current recipe, on the first machine one run for each lever that changes it, on every later one at least its precision and layout levers"
-    from resnet_course.fast import ABLATION, CPU_RECIPES, ablation_table, kept_runs, machines_of, _as_recipe
+    from resnet_course.fast import CPU_RECIPES, kept_runs, machines_of
+    from resnet_course.goals import ABLATION, ablation_table, _as_recipe
     r = CPU_RECIPES['book-in-3']
     for i, m in enumerate(machines_of(kept_runs(RESULTS/'cpu'/'speedrun'/'book-in-3', 'book-in-3'))):
         df = ablation_table(RESULTS/'cpu'/'speedrun'/'book-in-3', machine=m)

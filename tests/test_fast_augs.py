@@ -37,7 +37,7 @@ print('RESULT', json.dumps({{'swapped': swapped, 'passed': passed}}))
 '''
 
 def test_the_fast_notebooks_are_found():
-    assert {'33_bench.ipynb', '34_fast.ipynb', '58_loaders.ipynb', '59_speed.ipynb'} <= set(fast_notebooks()), fast_notebooks()
+    assert {'33_bench.ipynb', '34_fast.ipynb', '38_goals.ipynb', '58_loaders.ipynb', '59_speed.ipynb'} <= set(fast_notebooks()), fast_notebooks()
 
 def other_augs() -> list:
     "The augmentations nbdev-test does not run here: it runs each notebook with this machine's default already"

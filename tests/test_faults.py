@@ -1110,7 +1110,8 @@ def test_a_lever_larger_than_the_data_is_found_first(w, d):
 def test_a_sample_reference_sets_no_target(w, d):
     "A chapter reference timed on the sample (--quick --reference) never becomes the CPU target of a real run beside it"
     assert w.cli(speedrun(d/'runs'/'a', '--reference')).rc == 0
-    from resnet_course.fast import speed_target, machine_key
+    from resnet_course.fast import machine_key
+    from resnet_course.goals import speed_target
     assert speed_target('15-minutes', machine_key('cpu'), d/'runs') is None
 
 def test_speedrun_files_that_are_folders(w, d):

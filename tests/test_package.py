@@ -24,12 +24,26 @@ def test_one_module_per_notebook():
     mods = {p.stem for p in (ROOT/'resnet_course').glob('*.py') if not p.stem.startswith('_')}
     assert mods <= nbs, f'modules without a notebook: {mods - nbs}'
 
+NBDEV_INDEX = '_modidx.py'   # nbdev's index of every name, in nbdev's own format (pformat at 160 columns)
+
+def test_each_module_is_a_room_of_at_most_400_lines_each_at_most_120_characters():
+    """Rooms by meaning: no module over 400 lines, no line over 120 characters. Only nbdev's own writing is left as it writes
+    it: its index of names, and the `__all__` lines, whose list nbdev wraps at 120 characters before it puts `__all__ = ` in front"""
+    problems = []
+    for p in sorted((ROOT/'resnet_course').glob('*.py')):
+        if p.name == NBDEV_INDEX: continue
+        lines = p.read_text().splitlines()
+        if len(lines) > 400: problems.append(f'{p.name}: {len(lines)} lines')
+        long = [i + 1 for i, l in enumerate(lines) if len(l) > 120 and not l.startswith('__all__ = [')]
+        if long: problems.append(f'{p.name}: line(s) {long} over 120 characters')
+    assert not problems, problems
+
 # The data flows one way: machine and files -> settings -> data (the chapter's loaders, the image cache, the fast loaders) -> model
 # pieces -> models -> training (the learner and its speed options) -> records -> the chapter's recipes -> experiments -> command line.
 LEVELS = {'machine': 0, 'files': 0, 'settings': 1, 'data': 2, 'cache': 2.3, 'loaders': 2.6,
           'costs': 3, 'diagrams': 3, 'pooling': 3, 'stem': 3, 'resblock': 4, 'resnet': 5, 'bottleneck': 6, 'reference': 7, 'beyond': 7,
           'learner': 8, 'speed': 8, 'records': 9, 'scaling': 9, 'chapter': 9.5, 'reproduce': 10, 'figures': 10, 'exercises': 10.5,
-          'bench': 11, 'fast': 11, 'verdicts': 10.9, 'checks': 11, 'options': 11.5, 'cli': 12}
+          'bench': 11, 'fast': 11, 'goals': 11.2, 'verdicts': 10.9, 'checks': 11, 'options': 11.5, 'cli': 12}
 # (the exercises train their long runs through reproduce's `fit_resumable`, so they sit just above it)
 # The checkers of the learners' attempts (checks) use the models and the exercises' solutions as references; no module imports
 # them: only the exercise pages do, in notebook cells that are not exported. What the checkers share (verdicts) sits just

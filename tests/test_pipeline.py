@@ -97,23 +97,34 @@ def test_a_callers_callback_sees_only_the_real_fit(small_dataset, tmp_path):
     reproduce('fcn', epochs=1, size=32, bs=8, source=str(small_dataset), out=tmp_path/'out', device='cpu', cbs=[cb])
     assert cb.fits == 1, f'the callback saw {cb.fits} training phases for one epoch'
 
+def spied(monkeypatch, *names) -> dict:
+    "The calls of each of `names` (functions of machine or settings), in every course module that holds the name"
+    import importlib, pkgutil, resnet_course
+    from resnet_course import machine, settings
+    calls = {}
+    for name in names:
+        real, seen = getattr(machine, name, None) or getattr(settings, name), calls.setdefault(name, [])
+        def spy(*a, _real=real, _seen=seen, **k): _seen.append(a); return _real(*a, **k)
+        for m in pkgutil.iter_modules(resnet_course.__path__):   # as `from .machine import *` gives it
+            mod = importlib.import_module(f'resnet_course.{m.name}')
+            if getattr(mod, name, None) is real: monkeypatch.setattr(mod, name, spy)
+    return calls
+
 def test_from_the_command_line_the_device_is_found_once_and_each_run_resolved_once(tmp_path, monkeypatch):
     """`resnet-course reproduce`'s command, followed down to the training loop: `pick_device` runs once, at the door, and
     each model's run is resolved once (`run_on`, which caps the sample's batch size); every layer below reads that `Run`"""
-    import importlib, pkgutil, resnet_course
-    from resnet_course import machine, settings
-    calls = {'pick_device': [], 'run_on': []}
-    def counting(name, f):
-        def wrapped(*a, **k): calls[name].append(a); return f(*a, **k)
-        return wrapped
-    for name, real in (('pick_device', machine.pick_device), ('run_on', settings.run_on)):
-        spy = counting(name, real)
-        for m in pkgutil.iter_modules(resnet_course.__path__):   # every module that holds the name, as `from .machine import *` gives it
-            mod = importlib.import_module(f'resnet_course.{m.name}')
-            if getattr(mod, name, None) is real: monkeypatch.setattr(mod, name, spy)
     from resnet_course.cli import COMMANDS
+    calls = spied(monkeypatch, 'pick_device', 'run_on')
     COMMANDS['reproduce'](models='fcn,resblock', quick=True, device='cpu', out=str(tmp_path))
     assert len(calls['pick_device']) == 1, calls['pick_device']
     assert len(calls['run_on']) == 2 and all(s.bs == 128 for s, _ in calls['run_on']), calls['run_on']   # asked: 128; run: 32
     recs = [json.loads(p.read_text()) for p in tmp_path.glob('runs/*/record.json')]
     assert len(recs) == 2 and all(r['settings']['bs'] == 32 for r in recs), [r['settings']['bs'] for r in recs]
+
+def test_a_speed_run_with_its_reference_and_a_lever_finds_the_device_once(tmp_path, monkeypatch):
+    "`resnet-course speedrun --quick --reference --ablation --levers fp32`: the device is found once, at the command's door"
+    from resnet_course.cli import COMMANDS
+    calls = spied(monkeypatch, 'pick_device')
+    COMMANDS['speedrun'](quick=True, reference=True, ablation=True, levers=('fp32',), device='cpu', out=str(tmp_path/'r'))
+    assert len(calls['pick_device']) == 1, calls['pick_device']
+    assert (tmp_path/'reference.json').exists() and (tmp_path/'r'/'speedrun.json').exists(), list(tmp_path.rglob('*.json'))

@@ -37,7 +37,7 @@ def run_without_training(nb_path:Path, env:dict) -> list:
     finally: os.environ.clear(); os.environ.update(old); os.chdir(cwd)
 
 # The pages with cells that compute from the course's records (the chapter pages only call `show_training`, tested in 60_records)
-RECORD_PAGES = ('13_resnet.ipynb', '20_questionnaire.ipynb', '21_exercises.ipynb', '31_figures.ipynb', '33_bench.ipynb', '34_fast.ipynb', 'results.ipynb')
+RECORD_PAGES = ('13_resnet.ipynb', '20_questionnaire.ipynb', '21_exercises.ipynb', '31_figures.ipynb', '33_bench.ipynb', '34_fast.ipynb', '38_goals.ipynb', 'results.ipynb')
 
 @pytest.mark.parametrize('name', RECORD_PAGES)
 def test_a_page_without_its_records_says_what_is_pending(tmp_path, name):

@@ -7,7 +7,8 @@ import pytest
 from conftest import ROOT
 import resnet_course  # noqa: F401
 from resnet_course.files import signed, load_results
-from resnet_course.fast import SpeedRun, speed_runs, kept_runs, seed_table, seed_summary, ablation, ablation_table
+from resnet_course.fast import SpeedRun, speed_runs, kept_runs, seed_table, seed_summary
+from resnet_course.goals import ablation, ablation_table
 
 TOY = SpeedRun(model='fcn', phases=((1, 32),), presize=40, bs=32, tta=False)
 
