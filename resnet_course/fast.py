@@ -66,7 +66,8 @@ def resolve_recipe(
     r:SpeedRun,            # a recipe, with some choices left to the device (None)
     dev:torch.device,      # where it trains, found once by the caller (`pick_device`)
 ) -> SpeedRun:
-    "`r` with what `dev` decides filled in: bf16 where native, channels-last on a GPU, the augmentation"
+    """`r` with what `dev` decides filled in: bf16 where native, channels-last on a GPU, the augmentation; a recipe
+    that asks for bf16 where it would be emulated is refused"""
     native = precision(dev) == 'bf16'
     if r.bf16 and not native:   # emulated bf16 is refused
         raise ValueError(f"The recipe asks for bf16, but {hardware(dev)} does not compute bf16 natively: "
@@ -100,8 +101,8 @@ def check_speed_run(
     sample:bool=False,              # the sample instead of the full data
     what:str='the recipe',          # what `r` is, for the message
 ):
-    "Refuse, before anything trains, a recipe that cannot train on `source`"
-    # an unknown model, a crop larger than the presize, more images a batch than the training set holds
+    """Refuse, before anything trains, a recipe that cannot train on `source`: an unknown model, a crop larger than
+    the presize, more images a batch than the training set holds"""
     if r.model not in SPEED_MODELS:
         raise ValueError(f"Unknown model {r.model!r} for a speed run: choose from {','.join(SPEED_MODELS)}")
     if isinstance(r.seed, bool) or not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
@@ -307,8 +308,8 @@ def kept_runs(
     r:SpeedRun=None,     # the recipe itself, when it is not the named one
     machine:dict=None,   # only the runs of this `machine_key` (default: every machine's)
 ) -> list:
-    "The runs of `recipe` kept in `out/speedrun.json`, in the order they ran"
-    # runs of another version of the recipe (or another machine) are left out
+    """The runs of `recipe` kept in `out/speedrun.json`, in the order they ran; runs of another version of the
+    recipe, or of another machine, are left out"""
     r = r or SPEED_RECIPES[recipe]
     return [e['result'] for e in load_results(Path(out)/'speedrun.json', speed_entry_problem)
             if same_recipe(e['settings']['recipe'], r) and (machine is None or machine_key(e['result']) == machine)]

@@ -147,8 +147,8 @@ def speed_target(
     machine:dict=None,     # the `machine_key` the target is for (default: this machine's CPU)
     folder=None,           # the recipes' folder, with `reference.json` (default: `course_results()/'cpu'/'speedrun'`)
 ) -> SpeedTarget|None:
-    "The target of recipe or goal `name` on `machine`: its goal's top-1 in its fraction of the chapter recipe's time"
-    # the chapter recipe timed on that machine; None for the GPU recipe, or with no reference on that machine
+    """The target of recipe or goal `name` on `machine`: its goal's top-1 in its fraction of the chapter recipe's
+    time on that machine; None for the GPU recipe, or where that machine has no reference"""
     goal = SPEED_GOALS.get(RECIPE_GOALS.get(name, name))
     if goal is None: return None
     ref = reference_for(machine or machine_key('cpu'), folder)

@@ -156,8 +156,8 @@ def train_run(
     progress:bool=True,     # fastai's progress bars and epoch table
     context=None,           # a context to train in, e.g. `distributed(learn, device)` under a launcher
 ) -> dict:
-    "Train `learn` for one cycle; return what every record keeps"
-    # each epoch's numbers and seconds, the training seconds, top-1, how busy the machine was, where and when
+    """Train `learn` for one cycle; return what every record keeps: each epoch's numbers and seconds, the training
+    seconds, top-1, how busy the machine was, where and when"""
     dev = learn.dls.device
     hist = EpochHistory(history)
     if estimate: say_estimate(estimate_seconds(learn, epochs - start_epoch), estimate, dev)

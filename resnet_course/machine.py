@@ -221,9 +221,8 @@ BF16_CAPABILITY = (8, 0)   # the first compute capability (Ampere) with native b
 def precision(
     device=None,   # the device training runs on (default: the one `pick_device` chooses)
 ) -> str:
-    "The float format mixed-precision training uses on `device`: 'bf16', 'fp16' (with loss scaling) or 'fp32'"
-    # a GPU: 'bf16' from compute capability 8.0 up, 'fp16' below;
-    # a CPU: 'bf16' where it is native (`cpu_bf16`), else 'fp32'
+    """The float format mixed-precision training uses on `device`: on a GPU 'bf16' from compute capability 8.0 up,
+    'fp16' (with loss scaling) below; on a CPU 'bf16' where it is native (`cpu_bf16`), else 'fp32'"""
     dev = found_device(device)
     if dev.type != 'cuda': return 'bf16' if cpu_bf16() else 'fp32'
     return 'bf16' if tuple(torch.cuda.get_device_capability(dev)) >= BF16_CAPABILITY else 'fp16'

@@ -1,4 +1,4 @@
-"""The course's ResNets are timm's `resnet*d`, tensor for tensor: weights load across by name, and the outputs agree.
+"""The course's ResNets match timm's `resnet*d` tensor for tensor: timm's weights load by name, and the outputs agree.
 
 Docs: https://resnet-course.github.io/resnet_course/reference.html.md"""
 

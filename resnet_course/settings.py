@@ -1,4 +1,4 @@
-"""One frozen object decides a run's result: data, epoch counts and `reproduce` read it; checkpoints are keyed by it.
+"""`RunSettings` decides a run's result and keys its checkpoints; `resolve` makes it the `Run` data and learners read.
 
 Docs: https://resnet-course.github.io/resnet_course/settings.html.md"""
 
@@ -183,7 +183,7 @@ def resolve(
     s:RunSettings,   # what the run asks for
     device=None,     # 'cuda', 'cpu' or a `torch.device` (default: CUDA if present)
 ) -> Run:
-    "The run `s` asks for, on the device `pick_device` finds: the door's one call; a run made from it uses `run_on`"
+    "The run `s` asks for, on the device `pick_device` finds; a door that has found its device already calls `run_on`"
     return run_on(s, pick_device(device))
 
 

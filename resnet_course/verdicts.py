@@ -52,14 +52,16 @@ def _call(f, *args):
 
 def _shape(t:Tensor) -> str: return str(tuple(t.shape))
 
+def _a(name:str) -> str: return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"   # 'an int', 'a Tensor'
+
 def _returned(got) -> str:
     "'it returned a Tensor of shape (2, 3)': what `got` is, for a message"
-    return f"it returned a {type(got).__name__}{' of shape ' + _shape(got) if isinstance(got, Tensor) else ''}"
+    return f"it returned {_a(type(got).__name__)}{' of shape ' + _shape(got) if isinstance(got, Tensor) else ''}"
 
 def _tensor_problem(got, want:Tensor, tol:float=1e-4) -> str|None:
     "What is wrong with `got` against the tensor `want`, in words; None if nothing"
     if got is None: return 'it returned None: does the function end with `return`?'
-    if not isinstance(got, Tensor): return f'it returned a {type(got).__name__}, not a tensor'
+    if not isinstance(got, Tensor): return f'it returned {_a(type(got).__name__)}, not a tensor'
     if got.shape != want.shape:
         reordered = sorted(got.shape) == sorted(want.shape)
         same_sizes = ': the same sizes, with the axes in another order' if reordered else ''
@@ -110,7 +112,7 @@ def _randomise(m:nn.Module, seed:int=0) -> nn.Module:
 def _same_output(ours:nn.Module, theirs, x:Tensor) -> tuple:
     "Copy the weights, run both modules on `x` in eval mode: (what differs or None, their output, ours)"
     if not callable(theirs):
-        return f'it returned a {type(theirs).__name__}, which cannot be called on a batch', None, None
+        return f'it returned {_a(type(theirs).__name__)}, which cannot be called on a batch', None, None
     if (problem := _copy_weights(ours, theirs)): return problem, None, None
     if isinstance(theirs, nn.Module): theirs.eval()
     with torch.no_grad():

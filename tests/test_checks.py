@@ -88,7 +88,7 @@ def test_shortcut():
          'it lacks a BatchNorm2d weight of shape (16,)')
     says(check_shortcut(lambda ni, nf, stride: nn.Sequential(*pool(stride, ceil_mode=True), *([ConvLayer(ni, nf, 1)] if ni != nf else []))), 'wrong',
          'largest error', 'no activation')
-    says(check_shortcut(lambda ni, nf, stride: 3), 'wrong', 'it returned a int, which cannot be called on a batch')
+    says(check_shortcut(lambda ni, nf, stride: 3), 'wrong', 'it returned an int, which cannot be called on a batch')
 
 def test_stem_params():
     pairs = lambda s: zip(s[:-1], s[1:])
