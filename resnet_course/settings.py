@@ -72,14 +72,15 @@ def _env_mode() -> str|None:
 def train_mode(
     device=None,   # the device training runs on (default: CUDA if present)
 ) -> str:
-    "'sample', 'reduced' or 'full': as the environment asks, else the sample under nbdev-test, else by where it trains"
-    # the environment: `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE`, if set;
-    # where it trains: full where `device` (or, by default, the machine) trains on a CUDA GPU, reduced on a CPU
+    """'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` ask if set, else the sample under
+    nbdev-test, else full where `device` (or, by default, the machine) trains on a CUDA GPU and reduced on a CPU"""
     mode = _env_mode()
     if mode: return mode
     if run_by_nbdev(): return 'sample'
-    # where it trains: a CPU if `cuda` finds no GPU
-    if device is not None: return 'full' if pick_device(device, quiet=True).type == 'cuda' else 'reduced'
+    if device is not None:   # asked, not found: the run's door finds the device (`pick_device`) and says what is wrong
+        try: cuda = torch.device(device).type == 'cuda'
+        except (RuntimeError, TypeError): cuda = False
+        return 'full' if cuda and torch.cuda.is_available() else 'reduced'   # `cuda` without a GPU trains on the CPU
     if torch.cuda.is_available(): return 'full'
     notice(f"Notice: no CUDA GPU here, so the chapter's notebooks and `resnet-course reproduce` train a reduced "
            f"version on the CPU: the full data, {REDUCED.size}-px crops, at most {REDUCED.epochs} epochs "

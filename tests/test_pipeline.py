@@ -128,3 +128,14 @@ def test_a_speed_run_with_its_reference_and_a_lever_finds_the_device_once(tmp_pa
     COMMANDS['speedrun'](quick=True, reference=True, ablation=True, levers=('fp32',), device='cpu', out=str(tmp_path/'r'))
     assert len(calls['pick_device']) == 1, calls['pick_device']
     assert (tmp_path/'reference.json').exists() and (tmp_path/'r'/'speedrun.json').exists(), list(tmp_path.rglob('*.json'))
+
+def test_reproduce_without_quick_leaves_finding_the_device_to_its_door(monkeypatch):
+    """Without --quick or --full the command asks `train_mode` which mode the device means, and finds no device itself:
+    `reproduce`, the door it calls, finds it once (the test above)"""
+    import resnet_course.reproduce as rp
+    from resnet_course.cli import COMMANDS
+    from resnet_course.settings import train_mode
+    calls, got = spied(monkeypatch, 'pick_device'), {}
+    monkeypatch.setattr(rp, 'reproduce', lambda *a, **k: got.update(k))
+    COMMANDS['reproduce'](models='fcn', device='cpu')
+    assert calls['pick_device'] == [] and got['device'] == 'cpu' and got['mode'] == train_mode('cpu'), (calls, got)
