@@ -72,8 +72,8 @@ def _env_mode() -> str|None:
 def train_mode(
     device=None,   # the device training runs on (default: CUDA if present)
 ) -> str:
-    """'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` ask if set, else the sample under
-    nbdev-test, else full where `device` (or, by default, the machine) trains on a CUDA GPU and reduced on a CPU"""
+    """'sample', 'reduced' or 'full': as `RESNET_COURSE_MODE` or `RESNET_COURSE_SAMPLE` ask if set, else the sample
+    under nbdev-test, else full where `device` (or, by default, the machine) trains on a CUDA GPU, reduced on a CPU"""
     mode = _env_mode()
     if mode: return mode
     if run_by_nbdev(): return 'sample'
