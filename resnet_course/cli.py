@@ -163,10 +163,9 @@ def cmd_speedrun(
     from resnet_course.machine import pick_device, measured_on
     from resnet_course.files import atomic_write, folder_lock
     from resnet_course.settings import run_on
-    from resnet_course.chapter import chapter_settings
     from resnet_course.fast import (SPEED_RECIPES, SpeedRun, seed_runs, seed_summary, seed_table, machine_key,
                                     check_speed_run, resolve_recipe, kept_runs)
-    from resnet_course.goals import (LEVERS, ABLATION, REFERENCE_EPOCHS, speed_target, time_reference,
+    from resnet_course.goals import (LEVERS, ABLATION, reference_settings, speed_target, time_reference,
                                      check_reference, lever_runs)
     from resnet_course.reproduce import check_out
     dev = pick_device(device)   # found here, once: the runs below take it as found
@@ -190,9 +189,7 @@ def cmd_speedrun(
     if reference: check_out(out.parent, files=('reference.json',))
     with folder_lock(out, 'speed run'):    # two runs into one folder would train a seed twice, and time each other
         # the reference first, then the recipe: side by side
-        if reference:
-            ref = chapter_settings('resnet18', quick, REFERENCE_EPOCHS, source=str(source))
-            time_reference(out.parent, run_on(ref, dev))
+        if reference: time_reference(out.parent, run_on(reference_settings(quick, source), dev))
         runs = seed_runs(name, here, seeds, out, source, quick, dev)
         # every seed the folder keeps of this recipe, here, on this data; a target holds for the recipe as named,
         # on Imagenette

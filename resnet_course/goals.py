@@ -23,9 +23,9 @@ from .fast import _data_label, _history_problem, _num, _json, _speed_train
 
 # %% auto #0
 __all__ = ['LEADERBOARD', 'SPEED_GOALS', 'RECIPE_GOALS', 'REFERENCE_EPOCHS', 'GOAL_COLUMNS', 'ABLATION', 'LEVERS', 'SpeedGoal',
-           'check_reference', 'reference_entry_problem', 'chapter_reference', 'time_reference', 'references',
-           'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target', 'goal_table',
-           'ablation_entry_problem', 'ablation', 'lever_runs', 'ablation_table', 'plot_speedruns']
+           'check_reference', 'reference_entry_problem', 'reference_settings', 'chapter_reference', 'time_reference',
+           'references', 'chapter_cpu_record', 'training_seconds', 'reference_seconds', 'reference_for', 'speed_target',
+           'goal_table', 'ablation_entry_problem', 'ablation', 'lever_runs', 'ablation_table', 'plot_speedruns']
 
 # %% ../nbs/38_goals.ipynb #9b742454
 LEADERBOARD = dict(top1=87.43, epochs=5, size=128,
@@ -72,6 +72,10 @@ def reference_entry_problem(e:dict) -> str|None:
 
 REFERENCE_EPOCHS = 2   # epochs the chapter reference times, of the chapter's 5: its fastest epoch stands for all five
 
+def reference_settings(sample:bool=False, source=URLs.IMAGENETTE_160, epochs:int=None) -> RunSettings:
+    "The chapter's ResNet18 recipe as the reference times it: `REFERENCE_EPOCHS` epochs unless told"
+    return chapter_settings('resnet18', sample, epochs or REFERENCE_EPOCHS, source=str(source))
+
 def chapter_reference(
     out:Path,                       # folder of `reference.json`, which keeps one reference per machine
     epochs:int=None,                # epochs timed, of the chapter's 5 (default: `REFERENCE_EPOCHS`)
@@ -82,8 +86,7 @@ def chapter_reference(
 ) -> dict:
     "Time the chapter's ResNet18 recipe for `epochs` epochs on this machine; kept per machine"
     # its data path and learner, as `reproduce` trains it
-    s = chapter_settings('resnet18', sample, epochs or REFERENCE_EPOCHS, source=str(source))
-    return time_reference(out, resolve(s, device), progress)
+    return time_reference(out, resolve(reference_settings(sample, source, epochs), device), progress)
 
 def time_reference(
     out:Path,                       # folder of `reference.json`
