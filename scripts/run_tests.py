@@ -1,8 +1,7 @@
 """Run the whole test suite and print one closing line `N passed, N failed`.
 
-Steps: nbdev-test over every notebook (two workers), then pytest over tests/ (three workers on two cores: many tests wait on the
-processes they start, and a third worker fills that time; the tests of the files that share a costly fixture stay on one worker,
-see conftest.scope_of, so that the fixture is built once).
+Steps: nbdev-test over every notebook (in parallel workers), then pytest over tests/ (two workers; the tests of the files that share a
+costly fixture stay on one worker, see conftest.scope_of, so that the fixture is built once).
 Each notebook counts as one test, each pytest test as one.
 """
 import os, re, subprocess, sys, time
@@ -10,8 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-WORKERS = 2          # nbdev-test's workers, and the cores the torch threads are shared by
-PYTEST_WORKERS = 3   # on two cores three finished the pytest step sooner than two, side by side on one machine
+WORKERS = 2
 # Each of the two workers (and each command a test runs) gets its share of the cores as torch threads, unless the caller set
 # OMP_NUM_THREADS: on two cores, two workers with two threads each oversubscribe them, and the suite runs about 20% slower.
 THREADS = os.environ.get('OMP_NUM_THREADS') or str(max(1, (os.cpu_count() or 1) // WORKERS))
@@ -35,7 +33,7 @@ def notebook_counts():
 
 def pytest_counts():
     "Run pytest; read its counts from the summary line"
-    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(PYTEST_WORKERS), '--dist', 'load', '--durations=15', 'tests'])
+    rc, out = run([BIN/'python', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', str(WORKERS), '--dist', 'load', '--durations=15', 'tests'])
     found = lambda word: sum(int(n) for n in re.findall(rf'(\d+) {word}', out.strip().splitlines()[-1])) if out.strip() else 0
     passed, failed = found('passed'), found('failed') + found('error')
     if rc not in (0, 1) and not failed: failed = 1   # pytest could not run at all
@@ -43,7 +41,7 @@ def pytest_counts():
 
 if __name__ == '__main__':
     t0 = time.time()
-    print(f'{WORKERS} notebook and {PYTEST_WORKERS} pytest workers, {THREADS} torch thread(s) each', flush=True)
+    print(f'{WORKERS} workers, {THREADS} torch thread(s) each', flush=True)
     nb_pass, nb_fail = notebook_counts()
     py_pass, py_fail = pytest_counts()
     print(f"\nnotebooks: {nb_pass} passed, {nb_fail} failed; pytest: {py_pass} passed, {py_fail} failed; {time.time()-t0:.0f} s")

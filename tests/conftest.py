@@ -53,7 +53,7 @@ def small_dataset(tmp_path):
     "A 3-class ImageNet-style folder of real images, small enough to train on in seconds"
     return make_small_dataset(tmp_path/'small')
 
-# The longest tests first, so that pytest-xdist's workers finish together rather than one waiting on a late long test.
+# The longest tests first, so that pytest-xdist's two workers finish together rather than one waiting on a late long test.
 LONGEST_FIRST = ('test_faults.py', 'test_scaling.py', 'test_readme_order.py::test_reproduce_quick', 'test_cli.py::test_reproduce_quick',
                  'test_package.py::test_experiments', 'test_site.py', 'test_readme_order.py', 'test_cli.py::test_interrupted')
 

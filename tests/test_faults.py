@@ -15,7 +15,7 @@ How it runs, and why:
   `World.cli`, with its own environment, folder, output and exit code), or, where a process is the point (SIGKILL,
   a command still running while another starts, DataLoader workers to find), in a child process of its own (a child of
   the harness's fork server, never a fork of this process; the harness kills it, with what it started, when its case ends).
-- Each command in a child process uses one torch thread (`RESNET_COURSE_TEST_THREADS`): pytest-xdist's workers share
+- Each command in a child process uses one torch thread (`RESNET_COURSE_TEST_THREADS`): pytest-xdist's two workers share
   2 cores. A command run in this process uses this process's threads (scripts/run_tests.py sets them).
 - Data: a private `FASTAI_HOME` whose imagenette2-160 holds 10 classes of real Imagenette images, 4 training and 2
   validation images each, so that `--quick` and default-data runs take seconds, and code without `--data` can run
